@@ -1,0 +1,102 @@
+/**
+ * `meshplate run`: watch Consul and re-render until SIGINT or SIGTERM. It
+ * re-renders when a template file is edited (chokidar), re-reads config and
+ * templates on SIGHUP, and in exec mode supervises one child: started after
+ * the first complete render, reloaded after each batch that changed its files,
+ * and the child's own exit ends meshplate with the same code.
+ */
+import { watch } from 'chokidar'
+import { resolveConfig } from '../config/resolve.ts'
+import type { RawConfig } from '../config/raw.ts'
+import { errorLine } from '../errors.ts'
+import { Child, type ChildExit } from '../exec/child.ts'
+import type { BatchResult } from '../runner/runner.ts'
+import { rawFromArgs, setup, type CliArgs, type Session } from './setup.ts'
+import { recordSnapshot } from './snapshot.ts'
+
+/** `meshplate run` from CLI flags; resolves to the exit code. */
+export function run(args: CliArgs): Promise<number> {
+  return runWatching(() => rawFromArgs(args))
+}
+
+/** Runs until a stop signal or the child's exit; `loadRaw` is re-called on SIGHUP. */
+export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const stop = new AbortController()
+  let session = await setup(resolveConfig(loadRaw()), stop.signal)
+  const log = session.log
+  const child = session.config.exec ? new Child(session.config.exec, log.child('exec'), childEnv) : undefined
+  let resolveExit!: (code: number) => void
+  const exited = new Promise<number>((r) => (resolveExit = r))
+
+  const onBatch = (result: BatchResult) => {
+    if (result.complete && session.config.recordFile) {
+      recordSnapshot(session, session.config.recordFile).catch((err) => log.error(errorLine(err)))
+    }
+    if (!child || !result.complete) return
+    if (!child.running) {
+      child.start().then((exit: ChildExit) => {
+        if (!stop.signal.aborted) resolveExit(exit.code || 1)
+      })
+    } else if (result.reloadExec && result.changed.length > 0) {
+      child.reload()
+    }
+  }
+  let fileWatcher = watchTemplates(session)
+  const attach = (s: Session) => {
+    s.runner.on('batch', onBatch)
+    void s.runner.batch()
+  }
+  attach(session)
+
+  const onSighup = async () => {
+    log.info('SIGHUP: re-reading config and templates')
+    try {
+      const next = await setup(resolveConfig(loadRaw()), stop.signal)
+      await session.runner.stop()
+      await fileWatcher.close()
+      session = next
+      fileWatcher = watchTemplates(session)
+      attach(session)
+    } catch (err) {
+      log.error(`SIGHUP: kept the running config: ${errorLine(err)}`)
+    }
+  }
+  const onStop = (sig: NodeJS.Signals) => {
+    log.info(`${sig}: stopping`)
+    stop.abort()
+    resolveExit(0)
+  }
+  process.on('SIGHUP', onSighup)
+  process.on('SIGINT', onStop)
+  process.on('SIGTERM', onStop)
+  try {
+    return await exited
+  } finally {
+    process.off('SIGHUP', onSighup)
+    process.off('SIGINT', onStop)
+    process.off('SIGTERM', onStop)
+    stop.abort()
+    await fileWatcher.close()
+    await session.runner.stop()
+    await child?.stop()
+    await session.client?.close()
+  }
+}
+
+/** Re-renders when a template file changes; a broken edit keeps the last good template. */
+function watchTemplates(session: Session) {
+  const files = session.config.templates.map((t) => t.source)
+  const watcher = watch(files, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } })
+  watcher.on('all', (event, path) => {
+    const template = session.templates.find((t) => t.file === path)
+    if (!template) return
+    try {
+      template.load()
+      session.log.info('template changed', { file: path, event })
+      void session.runner.batch()
+    } catch (err) {
+      session.log.error(errorLine(err))
+    }
+  })
+  return watcher
+}

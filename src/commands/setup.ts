@@ -1,0 +1,103 @@
+/**
+ * What `run`, `once` and `sidecar` share: resolve the config, build the
+ * logger, the Consul client (or a brain from --data), find the proxy, load
+ * and compile every template (so a syntax error fails before any watch), and
+ * hand back a Runner ready to start.
+ */
+import { dirname } from 'node:path'
+import type { Config } from '../config/resolve.ts'
+import { mergeRaw, parseTemplateFlag, readConfigFile, type RawConfig } from '../config/raw.ts'
+import { ConsulClient } from '../consul/client.ts'
+import { findProxyId } from '../dependency/find-proxy.ts'
+import { errorLine, MeshplateError } from '../errors.ts'
+import { createLogger, type Logger } from '../log.ts'
+import { Runner } from '../runner/runner.ts'
+import { Brain } from '../template/brain.ts'
+import { createEnvironment } from '../template/environment.ts'
+import type { RenderScope } from '../template/functions.ts'
+import { Template } from '../template/template.ts'
+import { exponentialBackoff, sleep } from '../watch/backoff.ts'
+
+export interface CliArgs {
+  config?: string[]
+  template?: string[]
+  [flag: string]: unknown
+}
+
+export interface Session {
+  config: Config
+  log: Logger
+  runner: Runner
+  client: ConsulClient | undefined
+  proxyId: string | undefined
+  templates: Template[]
+  scope: RenderScope
+}
+
+/** Builds the raw config from config files, then flags (flags win). */
+export function rawFromArgs(args: CliArgs, extra: RawConfig = {}): RawConfig {
+  const files = (args.config ?? []).map(readConfigFile)
+  const a = args as Record<string, string | boolean | undefined>
+  const flags: RawConfig = {
+    consul: {
+      address: a['consul-addr'] as string | undefined,
+      token: a['consul-token'] as string | undefined,
+      tokenFile: a['consul-token-file'] as string | undefined,
+    },
+    proxyId: a['proxy-id'] as string | undefined,
+    sidecarFor: a['sidecar-for'] as string | undefined,
+    wait: a.wait as string | undefined,
+    timeout: a.timeout as string | undefined,
+    dry: a.dry as boolean | undefined,
+    data: a.data as string | undefined,
+    record: a.record as string | undefined,
+    logLevel: a['log-level'] as string | undefined,
+    logFormat: a['log-format'] as string | undefined,
+    exec: {
+      command: a.exec as string | undefined,
+      reloadSignal: a['exec-reload-signal'] as string | undefined,
+      killSignal: a['exec-kill-signal'] as string | undefined,
+      killTimeout: a['exec-kill-timeout'] as string | undefined,
+    },
+    templates: (args.template ?? []).map(parseTemplateFlag),
+  }
+  return mergeRaw(...files, extra, flags)
+}
+
+/** Resolves everything needed to render; `signal` bounds the proxy lookup. */
+export async function setup(config: Config, signal: AbortSignal): Promise<Session> {
+  const log = createLogger(config.log.level, config.log.format)
+  let brain = new Brain()
+  let client: ConsulClient | undefined
+  let proxyId = config.proxyId
+  if (config.dataFile) {
+    const snap = Brain.fromSnapshotFile(config.dataFile)
+    brain = snap.brain
+    proxyId ??= snap.proxyId
+  } else {
+    client = new ConsulClient(config.consul)
+    if (config.sidecarFor) proxyId = await waitForProxy(client, config.sidecarFor, log, signal)
+  }
+  const scope: RenderScope = { tracker: undefined, proxyId, env: process.env }
+  const env = createEnvironment(scope, [...new Set(config.templates.map((t) => dirname(t.source)))], config.vars)
+  const templates = config.templates.map((t) => new Template(t.source, env, scope))
+  for (const t of templates) t.load()
+  const runner = new Runner({ config, templates, brain, log, client })
+  return { config, log, runner, client, proxyId, templates, scope }
+}
+
+async function waitForProxy(client: ConsulClient, target: string, log: Logger, signal: AbortSignal): Promise<string> {
+  const backoff = exponentialBackoff(250, 5_000)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const id = await findProxyId(client, target, process.env.NOMAD_ALLOC_ID, signal)
+      log.info('found proxy', { id, for: target })
+      return id
+    } catch (err) {
+      if (signal.aborted) throw new MeshplateError('PROXY_NOT_FOUND', `gave up looking for the proxy of "${target}": ${errorLine(err)}`)
+      const delay = backoff.delay(attempt)
+      log.warn(`${errorLine(err)}; retry in ${delay} ms`)
+      await sleep(delay, signal)
+    }
+  }
+}

@@ -1,0 +1,1 @@
+export async function sidecar(_a: unknown): Promise<number> { return 1 }

@@ -1,0 +1,137 @@
+/**
+ * Every default in one visible place: raw config (files, flags) plus the
+ * environment become one frozen Config. Nothing else in meshplate invents a
+ * default. Errors name the flag, key or template that was wrong.
+ */
+import { readFileSync } from 'node:fs'
+import { resolve as resolvePath } from 'node:path'
+import type { ConsulClientOptions } from '../consul/client.ts'
+import { ConfigError } from '../errors.ts'
+import { toArgv } from '../exec/argv.ts'
+import type { LogFormat, LogLevel } from '../log.ts'
+import { parseDuration, parseWait } from './duration.ts'
+import type { RawConfig, RawTemplate } from './raw.ts'
+
+export interface TemplateConfig {
+  source: string
+  destination: string
+  perms: number | undefined
+  backup: boolean
+  command: string[] | undefined
+  commandTimeoutMs: number
+  check: string[] | undefined
+  checkTimeoutMs: number
+  reloadExec: boolean
+}
+
+export interface ExecConfig {
+  command: string[]
+  reloadSignal: NodeJS.Signals
+  killSignal: NodeJS.Signals
+  killTimeoutMs: number
+}
+
+export interface Config {
+  consul: ConsulClientOptions
+  proxyId: string | undefined
+  sidecarFor: string | undefined
+  templates: readonly TemplateConfig[]
+  wait: { minMs: number; maxMs: number }
+  timeoutMs: number
+  dry: boolean
+  dataFile: string | undefined
+  recordFile: string | undefined
+  exec: ExecConfig | undefined
+  log: { level: LogLevel; format: LogFormat }
+  vars: Readonly<Record<string, string>>
+}
+
+const LEVELS = ['debug', 'info', 'warn', 'error'] as const
+const SIGNAL = /^SIG[A-Z0-9]+$/
+
+/** Applies defaults and the environment to raw config; returns a frozen Config. */
+export function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv = process.env): Config {
+  const logLevel = raw.logLevel ?? 'info'
+  if (!(LEVELS as readonly string[]).includes(logLevel)) throw new ConfigError(`--log-level: "${logLevel}" is not one of ${LEVELS.join(', ')}`)
+  const logFormat = raw.logFormat ?? 'text'
+  if (logFormat !== 'text' && logFormat !== 'json') throw new ConfigError(`--log-format: "${logFormat}" is not text or json`)
+  if (raw.proxyId && raw.sidecarFor) throw new ConfigError('--proxy-id and --sidecar-for are exclusive: give one')
+  const config: Config = {
+    consul: resolveConsul(raw.consul ?? {}, env),
+    proxyId: raw.proxyId || undefined,
+    sidecarFor: raw.sidecarFor || undefined,
+    templates: (raw.templates ?? []).map(resolveTemplate),
+    wait: raw.wait ? parseWait(raw.wait) : { minMs: 0, maxMs: 0 },
+    timeoutMs: parseDuration(raw.timeout ?? '30s', '--timeout'),
+    dry: raw.dry ?? false,
+    dataFile: raw.data ? resolvePath(raw.data) : undefined,
+    recordFile: raw.record ? resolvePath(raw.record) : undefined,
+    exec: raw.exec?.command ? resolveExec(raw.exec) : undefined,
+    log: { level: logLevel as LogLevel, format: logFormat },
+    vars: Object.freeze({ ...raw.vars }),
+  }
+  if (config.templates.length === 0) throw new ConfigError('no templates: give -t src:dest or a config file with "templates"')
+  return Object.freeze(config)
+}
+
+function resolveTemplate(t: RawTemplate, i: number): TemplateConfig {
+  const field = `templates[${i}]`
+  if (!t.source) throw new ConfigError(`${field}: missing source`)
+  if (!t.destination) throw new ConfigError(`${field} (${t.source}): missing destination`)
+  return {
+    source: resolvePath(t.source),
+    destination: resolvePath(t.destination),
+    perms: t.perms === undefined ? undefined : parsePerms(t.perms, `${field}.perms`),
+    backup: t.backup ?? false,
+    command: t.command === undefined ? undefined : toArgv(t.command, `${field}.command`),
+    commandTimeoutMs: parseDuration(t.commandTimeout ?? '30s', `${field}.commandTimeout`),
+    check: t.check === undefined ? undefined : toArgv(t.check, `${field}.check`),
+    checkTimeoutMs: parseDuration(t.checkTimeout ?? '30s', `${field}.checkTimeout`),
+    reloadExec: t.reloadExec ?? true,
+  }
+}
+
+function parsePerms(value: string | number, field: string): number {
+  const text = typeof value === 'number' ? value.toString(8) : value
+  if (!/^0?[0-7]{3,4}$/.test(text)) throw new ConfigError(`${field}: "${value}" is not an octal mode like 0600`)
+  return parseInt(text, 8)
+}
+
+function resolveExec(e: NonNullable<RawConfig['exec']>): ExecConfig {
+  const reloadSignal = (e.reloadSignal ?? 'SIGHUP').toUpperCase()
+  const killSignal = (e.killSignal ?? 'SIGTERM').toUpperCase()
+  for (const [flag, sig] of [['--exec-reload-signal', reloadSignal], ['--exec-kill-signal', killSignal]] as const) {
+    if (!SIGNAL.test(sig)) throw new ConfigError(`${flag}: "${sig}" is not a signal name like SIGUSR2`)
+  }
+  return {
+    command: toArgv(e.command, '--exec'),
+    reloadSignal: reloadSignal as NodeJS.Signals,
+    killSignal: killSignal as NodeJS.Signals,
+    killTimeoutMs: parseDuration(e.killTimeout ?? '30s', '--exec-kill-timeout'),
+  }
+}
+
+function resolveConsul(c: NonNullable<RawConfig['consul']>, env: NodeJS.ProcessEnv): ConsulClientOptions {
+  const tokenFile = c.tokenFile ?? (c.token ? undefined : env.CONSUL_HTTP_TOKEN_FILE)
+  let token = c.token ?? env.CONSUL_HTTP_TOKEN
+  if (tokenFile) {
+    try {
+      token = readFileSync(tokenFile, 'utf8').trim()
+    } catch (err) {
+      throw new ConfigError(`--consul-token-file ${tokenFile}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+  const sslVerify = c.sslVerify ?? env.CONSUL_HTTP_SSL_VERIFY !== 'false'
+  return {
+    address: c.address ?? env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500',
+    token: token || undefined,
+    tls: {
+      force: c.ssl ?? env.CONSUL_HTTP_SSL === 'true',
+      insecure: !sslVerify,
+      caFile: c.caFile ?? env.CONSUL_CACERT,
+      certFile: c.certFile ?? env.CONSUL_CLIENT_CERT,
+      keyFile: c.keyFile ?? env.CONSUL_CLIENT_KEY,
+      serverName: c.serverName ?? env.CONSUL_TLS_SERVER_NAME,
+    },
+  }
+}

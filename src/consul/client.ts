@@ -1,0 +1,148 @@
+/**
+ * The only module that talks HTTP to Consul. It owns the undici dispatcher
+ * (TCP, TLS or unix socket), adds the token header, bounds every request with
+ * a timeout a little above the blocking `wait`, and turns every failure into a
+ * typed error naming the endpoint. Dependencies call `get`/`post` and validate
+ * the JSON they receive.
+ */
+import { readFileSync } from 'node:fs'
+import { Agent, request, type Dispatcher } from 'undici'
+import { ConsulHttpError, ConsulResponseError, ConsulUnreachableError, errorLine } from '../errors.ts'
+import { parseConsulAddress, type ConsulAddress } from './address.ts'
+
+export interface ConsulClientOptions {
+  address: string
+  token?: string
+  tls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string; insecure?: boolean; force?: boolean }
+}
+
+export interface BlockingOptions {
+  index?: number
+  hash?: string
+  /** Blocking wait in ms; sent as `wait=<n>ms` when index or hash is set. */
+  waitMs?: number
+  signal?: AbortSignal
+}
+
+export interface ConsulResponse {
+  body: unknown
+  /** X-Consul-Index, when the endpoint sends one. */
+  index?: number
+  /** X-Consul-ContentHash, for hash-blocking endpoints. */
+  contentHash?: string
+}
+
+/** Extra time over `wait` before a blocking request counts as hung (Consul adds up to wait/16 jitter). */
+const TIMEOUT_SLACK_MS = 5_000
+const NON_BLOCKING_TIMEOUT_MS = 10_000
+
+/** A Consul HTTP API client bound to one agent address. */
+export class ConsulClient {
+  readonly address: ConsulAddress
+  readonly #token: string | undefined
+  readonly #dispatcher: Dispatcher
+
+  constructor(options: ConsulClientOptions) {
+    this.address = parseConsulAddress(options.address, options.tls?.force)
+    this.#token = options.token || undefined
+    this.#dispatcher = new Agent({
+      keepAliveTimeout: 30_000,
+      connect: {
+        ...(this.address.socketPath ? { socketPath: this.address.socketPath } : {}),
+        ...(this.address.tls ? tlsOptions(options.tls) : {}),
+      },
+    })
+  }
+
+  /** GET a JSON endpoint, optionally as a blocking query. */
+  async get(path: string, query: Record<string, string | undefined> = {}, blocking: BlockingOptions = {}): Promise<ConsulResponse> {
+    const q = { ...query }
+    if (blocking.index !== undefined && blocking.index > 0) q.index = String(blocking.index)
+    if (blocking.hash) q.hash = blocking.hash
+    if ((q.index || q.hash) && blocking.waitMs) q.wait = `${Math.round(blocking.waitMs)}ms`
+    const timeout = q.wait ? (blocking.waitMs ?? 0) * 1.07 + TIMEOUT_SLACK_MS : NON_BLOCKING_TIMEOUT_MS
+    return this.#send('GET', path, q, undefined, timeout, blocking.signal)
+  }
+
+  /** POST/PUT a JSON body (used by tests, the demo and authorize checks). */
+  async write(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal): Promise<ConsulResponse> {
+    return this.#send(method, path, {}, body, NON_BLOCKING_TIMEOUT_MS, signal)
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.close()
+  }
+
+  async #send(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    query: Record<string, string | undefined>,
+    body: unknown,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<ConsulResponse> {
+    const search = new URLSearchParams()
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) search.append(k, v)
+    const qs = search.toString().replace(/=(&|$)/g, '$1')
+    const endpoint = `${method} ${path}`
+    const headers: Record<string, string> = {}
+    if (this.#token) headers['x-consul-token'] = this.#token
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const timer = AbortSignal.timeout(timeoutMs)
+    const combined = signal ? AbortSignal.any([signal, timer]) : timer
+    let res: Dispatcher.ResponseData
+    try {
+      res = await request(`${this.address.origin}${path}${qs ? `?${qs}` : ''}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        dispatcher: this.#dispatcher,
+        signal: combined,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      })
+    } catch (err) {
+      if (signal?.aborted) throw err
+      const detail = timer.aborted ? `timed out after ${Math.round(timeoutMs)} ms` : errorLine(err)
+      throw new ConsulUnreachableError(endpoint, detail, { cause: err })
+    }
+    let text: string
+    try {
+      text = await res.body.text()
+    } catch (err) {
+      if (signal?.aborted) throw err
+      throw new ConsulUnreachableError(endpoint, `reading body: ${errorLine(err)}`, { cause: err })
+    }
+    if (res.statusCode < 200 || res.statusCode > 299) {
+      throw new ConsulHttpError(endpoint, res.statusCode, text, parseIndex(res.headers['x-consul-index']))
+    }
+    let parsed: unknown
+    try {
+      parsed = text === '' ? null : JSON.parse(text)
+    } catch (err) {
+      throw new ConsulResponseError(endpoint, `body is not JSON (${text.length} bytes)`, { cause: err })
+    }
+    return { body: parsed, index: parseIndex(res.headers['x-consul-index']), contentHash: header(res.headers['x-consul-contenthash']) }
+  }
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
+function parseIndex(value: string | string[] | undefined): number | undefined {
+  const raw = header(value)
+  if (raw === undefined) return undefined
+  const n = Number(raw)
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined
+}
+
+function tlsOptions(tls: ConsulClientOptions['tls']) {
+  return {
+    ca: tls?.caFile ? readFileSync(tls.caFile) : undefined,
+    cert: tls?.certFile ? readFileSync(tls.certFile) : undefined,
+    key: tls?.keyFile ? readFileSync(tls.keyFile) : undefined,
+    servername: tls?.serverName || undefined,
+    rejectUnauthorized: !tls?.insecure,
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * The healthy Connect-capable instances of a service (its sidecars plus any
+ * connect-native instances), in one datacenter. This is what an upstream
+ * listener load-balances over.
+ */
+import type { ConsulClient } from '../consul/client.ts'
+import { seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
+import { parseHealthEntries, type HealthEntry } from './health-entry.ts'
+
+/** Watches `GET /v1/health/connect/<name>?passing[&dc=]`. */
+export class HealthConnectDependency implements Dependency<HealthEntry[]> {
+  readonly id: string
+  readonly blocking = 'index' as const
+  constructor(readonly service: string, readonly datacenter = '') {
+    this.id = `health.connect(${service}${datacenter ? `@${datacenter}` : ''})`
+  }
+
+  async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<HealthEntry[]>> {
+    const path = `/v1/health/connect/${seg(this.service)}`
+    const query = { passing: '', dc: this.datacenter || undefined }
+    const res = await client.get(path, query, { index: o.index, waitMs: o.waitMs, signal: o.signal })
+    return { data: validate(`GET ${path}`, res.body, parseHealthEntries), index: res.index }
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * `service("name")`: the generic health query consul-template users know,
+ * with an optional tag and datacenter (`web`, `v2.web`, `web@dc2`). Passing
+ * instances only, as consul-template's default.
+ */
+import type { ConsulClient } from '../consul/client.ts'
+import { ConfigError } from '../errors.ts'
+import { seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
+import { parseHealthEntries, type HealthEntry } from './health-entry.ts'
+
+/** Parses `[tag.]name[@dc]`. */
+export function parseServiceQuery(query: string): { tag: string; name: string; dc: string } {
+  const m = /^(?:([^.@]+)\.)?([^.@]+)(?:@([^.@]+))?$/.exec(query.trim())
+  if (!m) throw new ConfigError(`service("${query}"): expected [tag.]name[@dc]`)
+  return { tag: m[1] ?? '', name: m[2]!, dc: m[3] ?? '' }
+}
+
+/** Watches `GET /v1/health/service/<name>?passing[&tag=][&dc=]`. */
+export class HealthServiceDependency implements Dependency<HealthEntry[]> {
+  readonly id: string
+  readonly blocking = 'index' as const
+  readonly #q: { tag: string; name: string; dc: string }
+  constructor(query: string) {
+    this.#q = parseServiceQuery(query)
+    const { tag, name, dc } = this.#q
+    this.id = `health.service(${tag ? `${tag}.` : ''}${name}${dc ? `@${dc}` : ''})`
+  }
+
+  async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<HealthEntry[]>> {
+    const path = `/v1/health/service/${seg(this.#q.name)}`
+    const query = { passing: '', tag: this.#q.tag || undefined, dc: this.#q.dc || undefined }
+    const res = await client.get(path, query, { index: o.index, waitMs: o.waitMs, signal: o.signal })
+    return { data: validate(`GET ${path}`, res.body, parseHealthEntries), index: res.index }
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * `intentions()`: the intentions that apply to one destination, in Consul's
+ * precedence order. Rendered into the sidecar's authorization table, so most
+ * connections are decided locally without asking the agent.
+ */
+import type { ConsulClient } from '../consul/client.ts'
+import { arr, obj, optNum, optStr, str, type JsonObject } from '../consul/schema.ts'
+import { seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
+
+export interface Intention {
+  ID: string
+  SourceName: string
+  SourceNS: string
+  SourcePartition: string
+  SourcePeer: string
+  SourceType: string
+  DestinationName: string
+  /** `allow` or `deny`; empty for L7 intentions, which carry Permissions. */
+  Action: string
+  Permissions: JsonObject[]
+  Precedence: number
+}
+
+export function parseIntentions(body: unknown, destination: string): Intention[] {
+  const b = obj(body, 'match')
+  return arr(b[destination], destination).map((v, i) => {
+    const it = obj(v, `[${i}]`)
+    return {
+      ID: optStr(it.ID, `[${i}].ID`),
+      SourceName: str(it.SourceName, `[${i}].SourceName`),
+      SourceNS: optStr(it.SourceNS, `[${i}].SourceNS`),
+      SourcePartition: optStr(it.SourcePartition, `[${i}].SourcePartition`),
+      SourcePeer: optStr(it.SourcePeer, `[${i}].SourcePeer`),
+      SourceType: optStr(it.SourceType, `[${i}].SourceType`),
+      DestinationName: str(it.DestinationName, `[${i}].DestinationName`),
+      Action: optStr(it.Action, `[${i}].Action`),
+      Permissions: arr(it.Permissions, `[${i}].Permissions`).map((p, j) => obj(p, `[${i}].Permissions[${j}]`)),
+      Precedence: optNum(it.Precedence, `[${i}].Precedence`),
+    }
+  })
+}
+
+/** Watches `GET /v1/connect/intentions/match?by=destination&name=<svc>`. */
+export class IntentionsMatchDependency implements Dependency<Intention[]> {
+  readonly id: string
+  readonly blocking = 'index' as const
+  constructor(readonly destination: string) {
+    this.id = `connect.intentions(${destination})`
+  }
+
+  async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<Intention[]>> {
+    const path = '/v1/connect/intentions/match'
+    const res = await client.get(path, { by: 'destination', name: this.destination }, { index: o.index, waitMs: o.waitMs, signal: o.signal })
+    return { data: validate(`GET ${path}`, res.body, (b) => parseIntentions(b, this.destination)), index: res.index }
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * One error hierarchy with stable codes, so the CLI and users can branch on
+ * `err.code` instead of parsing messages (the undici pattern). Every error is
+ * meant to be printed as one line; `cause` keeps the chain for debug logs.
+ */
+
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONSUL_HTTP'
+  | 'CONSUL_UNREACHABLE'
+  | 'CONSUL_RESPONSE_INVALID'
+  | 'PROXY_NOT_FOUND'
+  | 'TEMPLATE_SYNTAX'
+  | 'TEMPLATE_RUNTIME'
+  | 'TEMPLATE_MISSING_DATA'
+  | 'CHECK_FAILED'
+  | 'COMMAND_FAILED'
+  | 'WRITE_FAILED'
+  | 'TIMEOUT'
+  | 'CHILD_EXITED'
+  | 'SNAPSHOT_INVALID'
+
+/** Base class: a stable code, a one-line message, an optional cause. */
+export class MeshplateError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+export class ConfigError extends MeshplateError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFIG_INVALID', message, options)
+  }
+}
+
+/** Consul answered with a non-2xx status; `body` is Consul's own text. */
+export class ConsulHttpError extends MeshplateError {
+  constructor(
+    readonly endpoint: string,
+    readonly status: number,
+    readonly body: string,
+    /** X-Consul-Index of the error response (a missing KV key still has one). */
+    readonly index?: number,
+  ) {
+    super('CONSUL_HTTP', `consul ${endpoint}: ${status} ${body.trim().split('\n')[0] || '(empty body)'}`)
+  }
+}
+
+/** The agent could not be reached, or the request timed out or was reset. */
+export class ConsulUnreachableError extends MeshplateError {
+  constructor(readonly endpoint: string, detail: string, options?: { cause?: unknown }) {
+    super('CONSUL_UNREACHABLE', `consul ${endpoint}: ${detail}`, options)
+  }
+}
+
+/** The body was not the JSON shape this endpoint promises. */
+export class ConsulResponseError extends MeshplateError {
+  constructor(readonly endpoint: string, detail: string, options?: { cause?: unknown }) {
+    super('CONSUL_RESPONSE_INVALID', `consul ${endpoint}: invalid response: ${detail}`, options)
+  }
+}
+
+export class TemplateError extends MeshplateError {
+  constructor(
+    code: 'TEMPLATE_SYNTAX' | 'TEMPLATE_RUNTIME' | 'TEMPLATE_MISSING_DATA',
+    readonly file: string,
+    readonly line: number | undefined,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, `${file}${line ? `:${line}` : ''}: ${detail}`, options)
+  }
+}
+
+/** Narrows unknown throwables to a message line. */
+export function errorLine(err: unknown): string {
+  if (err instanceof Error) return err.message.split('\n')[0] ?? String(err)
+  return String(err)
+}

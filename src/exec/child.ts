@@ -1,0 +1,71 @@
+/**
+ * Exec mode: one supervised child (e.g. HAProxy in master-worker mode),
+ * started after the first complete render, sent the reload signal after each
+ * batch that changed its files, and stopped with the kill signal and a grace
+ * period before SIGKILL. If it dies on its own, meshplate exits with its code.
+ */
+import { execa, type ResultPromise } from 'execa'
+import type { ExecConfig } from '../config/resolve.ts'
+import type { Logger } from '../log.ts'
+
+export interface ChildExit {
+  code: number
+  signal: string | undefined
+}
+
+export class Child {
+  #proc: ResultPromise | undefined
+  #exited: Promise<ChildExit> | undefined
+  #stopping = false
+
+  constructor(
+    readonly config: ExecConfig,
+    readonly log: Logger,
+    readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  get running(): boolean {
+    return this.#proc !== undefined
+  }
+
+  /** Spawns the child; returns a promise settled when it exits. */
+  start(): Promise<ChildExit> {
+    const [file, ...args] = this.config.command
+    this.log.info('starting child', { command: this.config.command.join(' ') })
+    const proc = execa(file!, args, { stdio: 'inherit', reject: false, env: this.env, extendEnv: false, cleanup: true })
+    this.#proc = proc
+    this.#exited = proc.then((r) => {
+      this.#proc = undefined
+      const exit = { code: r.exitCode ?? (r.signal ? 128 : 1), signal: r.signal }
+      if (!this.#stopping) this.log.error('child exited', { code: exit.code, signal: exit.signal ?? '-' })
+      return exit
+    })
+    return this.#exited
+  }
+
+  /** Sends the reload signal. */
+  reload(): void {
+    if (!this.#proc) return
+    this.log.info('reloading child', { signal: this.config.reloadSignal })
+    this.#proc.kill(this.config.reloadSignal)
+  }
+
+  /** Forwards a signal as-is. */
+  signal(sig: NodeJS.Signals): void {
+    this.#proc?.kill(sig)
+  }
+
+  /** Sends the kill signal, then SIGKILL after the kill timeout; resolves on exit. */
+  async stop(): Promise<ChildExit | undefined> {
+    if (!this.#proc || !this.#exited) return undefined
+    this.#stopping = true
+    const proc = this.#proc
+    proc.kill(this.config.killSignal)
+    const timer = setTimeout(() => proc.kill('SIGKILL'), this.config.killTimeoutMs)
+    try {
+      return await this.#exited
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}

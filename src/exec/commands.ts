@@ -1,0 +1,44 @@
+/**
+ * Runs the commands of one batch: de-duplicated, in order, each bounded by
+ * its timeout, with no shell. A failing command is reported and the rest
+ * still run, so one broken hook does not starve the others.
+ */
+import { execa } from 'execa'
+import { MeshplateError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+
+export interface CommandSpec {
+  argv: string[]
+  timeoutMs: number
+}
+
+/** Runs each distinct command once, in first-seen order; returns the failures. */
+export async function runCommands(commands: CommandSpec[], log: Logger): Promise<MeshplateError[]> {
+  const seen = new Set<string>()
+  const failures: MeshplateError[] = []
+  for (const cmd of commands) {
+    const key = JSON.stringify(cmd.argv)
+    if (seen.has(key)) continue
+    seen.add(key)
+    const [file, ...args] = cmd.argv
+    log.info('running command', { command: cmd.argv.join(' ') })
+    try {
+      const result = await execa(file!, args, { timeout: cmd.timeoutMs, reject: false, all: true, stdin: 'ignore' })
+      if (result.exitCode === 0 && !result.timedOut) {
+        if (result.all) log.debug(result.all.trim())
+        continue
+      }
+      const why = result.timedOut ? `timed out after ${cmd.timeoutMs} ms` : result.failed && result.exitCode === undefined ? result.shortMessage : `exit ${result.exitCode}`
+      failures.push(new MeshplateError('COMMAND_FAILED', `command "${cmd.argv.join(' ')}" failed: ${why}${firstLine(result.all)}`))
+    } catch (err) {
+      failures.push(new MeshplateError('COMMAND_FAILED', `command "${cmd.argv.join(' ')}" failed: ${(err as Error).message}`, { cause: err }))
+    }
+  }
+  for (const f of failures) log.error(f.message)
+  return failures
+}
+
+function firstLine(text: string | undefined): string {
+  const line = text?.trim().split('\n').find((l) => l.trim())
+  return line ? `: ${line.trim().slice(0, 300)}` : ''
+}

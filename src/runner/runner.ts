@@ -1,0 +1,148 @@
+/**
+ * The loop that ties the stages together: views feed the brain, a quiet
+ * period (or the first data) triggers a batch, a batch renders every
+ * template, writes the complete ones atomically and then runs the commands of
+ * the changed ones, once each. Batches never overlap. Commands wait for the
+ * first pass in which every template rendered (consul-template #1229).
+ */
+import { EventEmitter } from 'node:events'
+import type { Config, TemplateConfig } from '../config/resolve.ts'
+import type { ConsulClient } from '../consul/client.ts'
+import type { Dependency } from '../dependency/dependency.ts'
+import { MeshplateError } from '../errors.ts'
+import { runCommands, type CommandSpec } from '../exec/commands.ts'
+import type { Logger } from '../log.ts'
+import { atomicWrite } from '../render/atomic-write.ts'
+import type { Brain } from '../template/brain.ts'
+import type { Template } from '../template/template.ts'
+import { Watcher } from '../watch/watcher.ts'
+import type { ViewOptions } from '../watch/view.ts'
+import { Quiescence } from './quiescence.ts'
+
+export interface BatchResult {
+  /** Every template rendered with all its data. */
+  complete: boolean
+  changed: TemplateConfig[]
+  missing: Set<string>
+  errors: MeshplateError[]
+  /** A template marked reloadExec changed in this batch. */
+  reloadExec: boolean
+}
+
+export interface RunnerDeps {
+  config: Config
+  templates: Template[]
+  brain: Brain
+  log: Logger
+  /** Absent with --data: the brain is all there is. */
+  client?: ConsulClient
+  viewOptions?: ViewOptions
+  write?: (content: string, t: TemplateConfig) => Promise<boolean>
+}
+
+export class Runner extends EventEmitter<{ batch: [BatchResult]; error: [string, unknown] }> {
+  readonly watcher: Watcher | undefined
+  readonly lastErrors = new Map<string, unknown>()
+  #used = new Map<string, Dependency>()
+  #quiet: Quiescence
+  #everComplete = false
+  #pending: CommandSpec[] = []
+  #running: Promise<BatchResult> | undefined
+  #again = false
+
+  constructor(readonly deps: RunnerDeps) {
+    super()
+    const { config, client, log } = deps
+    this.#quiet = new Quiescence(config.wait.minMs, config.wait.maxMs, () => void this.batch())
+    const events = {
+      onData: (id: string, data: unknown) => {
+        deps.brain.set(id, data)
+        this.lastErrors.delete(id)
+        // Until everything has rendered once, render as soon as data arrives.
+        if (this.#everComplete) this.#quiet.trigger()
+        else setImmediate(() => void this.batch())
+      },
+      onError: (id: string, err: unknown) => {
+        this.lastErrors.set(id, err)
+        this.emit('error', id, err)
+      },
+    }
+    this.watcher = client ? new Watcher(client, events, log, deps.viewOptions) : undefined
+  }
+
+  /** Renders every template; writes, then runs commands. Coalesces concurrent calls. */
+  batch(): Promise<BatchResult> {
+    if (this.#running) {
+      this.#again = true
+      return this.#running
+    }
+    this.#running = this.#batch().finally(() => {
+      this.#running = undefined
+      if (this.#again) {
+        this.#again = false
+        void this.batch()
+      }
+    })
+    return this.#running
+  }
+
+  async #batch(): Promise<BatchResult> {
+    const { templates, config, log } = this.deps
+    const result: BatchResult = { complete: true, changed: [], missing: new Set(), errors: [], reloadExec: false }
+    const used = new Map<string, Dependency>()
+    for (const [i, template] of templates.entries()) {
+      const tc = config.templates[i]!
+      try {
+        const r = template.render(this.deps.brain)
+        for (const [id, dep] of r.used) used.set(id, dep)
+        if (r.output === undefined) {
+          result.complete = false
+          r.missing.forEach((m) => result.missing.add(m))
+          continue
+        }
+        if (await this.#write(r.output, tc)) result.changed.push(tc)
+      } catch (err) {
+        result.complete = false
+        const e = err instanceof MeshplateError ? err : new MeshplateError('WRITE_FAILED', String(err), { cause: err })
+        result.errors.push(e)
+        log.error(e.message)
+      }
+    }
+    this.#used = used
+    this.watcher?.sync(used.values())
+    for (const tc of result.changed) {
+      if (tc.command) this.#pending.push({ argv: tc.command, timeoutMs: tc.commandTimeoutMs })
+      if (tc.reloadExec) result.reloadExec = true
+    }
+    if (result.complete) this.#everComplete = true
+    if (this.#everComplete && this.#pending.length > 0) {
+      const commands = this.#pending
+      this.#pending = []
+      result.errors.push(...(await runCommands(commands, log.child('command'))))
+    }
+    this.emit('batch', result)
+    return result
+  }
+
+  async #write(output: string, tc: TemplateConfig): Promise<boolean> {
+    if (this.deps.write) return this.deps.write(output, tc)
+    if (this.deps.config.dry) {
+      process.stdout.write(`> ${tc.destination}\n${output}`)
+      return false
+    }
+    const { changed } = await atomicWrite(output, tc)
+    if (changed) this.deps.log.info('rendered', { destination: tc.destination })
+    return changed
+  }
+
+  /** Ids of the dependencies the last batch used. */
+  usedIds(): string[] {
+    return [...this.#used.keys()]
+  }
+
+  async stop(): Promise<void> {
+    this.#quiet.cancel()
+    await this.watcher?.stop()
+    await this.#running
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The built-in template functions (Nunjucks globals). Each one names its
+ * dependency, reads the brain through the active tracker and returns Consul's
+ * own field names. None of them fetches: missing data is recorded and an
+ * empty value returned, and the runner then does not write the file.
+ */
+import { AgentServiceDependency, type ProxyService, type Upstream } from '../dependency/agent-service.ts'
+import { CaRootsDependency, type CaRoots } from '../dependency/ca-roots.ts'
+import type { Dependency } from '../dependency/dependency.ts'
+import { HealthConnectDependency } from '../dependency/health-connect.ts'
+import type { HealthEntry } from '../dependency/health-entry.ts'
+import { HealthServiceDependency } from '../dependency/health-service.ts'
+import { IntentionsMatchDependency, type Intention } from '../dependency/intentions-match.ts'
+import { KvGetDependency, type KvValue } from '../dependency/kv-get.ts'
+import { LeafCertDependency, type LeafCert } from '../dependency/leaf-cert.ts'
+import { PreparedQueryDependency } from '../dependency/prepared-query.ts'
+import type { Tracker } from './tracker.ts'
+
+export interface Instance {
+  Address: string
+  Port: number
+  Node: string
+  ID: string
+  Weights: { Passing: number; Warning: number }
+  Status: string
+  /** The SPIFFE id this instance must present: `.../svc/<destination service>`. */
+  ServiceURI: string
+  ServiceName: string
+}
+
+export type UpstreamWithInstances = Upstream & { Instances: Instance[] }
+
+/** Holds the tracker of the render in progress; globals read through it. */
+export interface RenderScope {
+  tracker: Tracker | undefined
+  proxyId: string | undefined
+  env: NodeJS.ProcessEnv
+}
+
+/** Builds the globals object bound to a scope. */
+export function createFunctions(scope: RenderScope): Record<string, (...args: never[]) => unknown> {
+  const read = <T>(dep: Dependency<T>): T | undefined => {
+    if (!scope.tracker) throw new Error('template functions can only be called while rendering')
+    return scope.tracker.read(dep)
+  }
+  const connectProxy = (): ProxyService | undefined => {
+    if (!scope.proxyId) throw new Error('connectProxy() needs --proxy-id or --sidecar-for')
+    return read(new AgentServiceDependency(scope.proxyId))
+  }
+  const destination = (name?: string): string | undefined => name || connectProxy()?.Proxy.DestinationServiceName
+  const caRoots = (): CaRoots | undefined => read(new CaRootsDependency())
+
+  return {
+    connectProxy,
+    caRoots,
+    leafCert: (name?: string): LeafCert | undefined => {
+      const svc = destination(name)
+      return svc ? read(new LeafCertDependency(svc)) : undefined
+    },
+    intentions: (name?: string): Intention[] => {
+      const svc = destination(name)
+      return (svc && read(new IntentionsMatchDependency(svc))) || []
+    },
+    upstreams: (): UpstreamWithInstances[] => {
+      const proxy = connectProxy()
+      if (!proxy) return []
+      const trustDomain = caRoots()?.TrustDomain ?? ''
+      return proxy.Proxy.Upstreams.map((u) => ({ ...u, Instances: instancesOf(u, read, trustDomain) }))
+    },
+    service: (query: string): HealthEntry[] => read(new HealthServiceDependency(query)) ?? [],
+    key: (path: string): string => {
+      const kv = read<KvValue>(new KvGetDependency(path))
+      // `key` waits for the key to exist, as consul-template does.
+      if (kv && !kv.Exists) scope.tracker?.missing.add(`kv.get(${path})`)
+      return kv?.Value ?? ''
+    },
+    keyOrDefault: (path: string, fallback: string): string => {
+      const kv = read<KvValue>(new KvGetDependency(path))
+      return kv?.Exists ? kv.Value : fallback
+    },
+    env: (name: string): string => scope.env[name] ?? '',
+  }
+}
+
+function instancesOf(u: Upstream, read: <T>(dep: Dependency<T>) => T | undefined, trustDomain: string): Instance[] {
+  const dep =
+    u.DestinationType === 'prepared_query'
+      ? new PreparedQueryDependency(u.DestinationName, u.Datacenter)
+      : new HealthConnectDependency(u.DestinationName, u.Datacenter)
+  const entries = read(dep) ?? []
+  return entries.map((e) => {
+    const serviceName = proxiedName(e)
+    return {
+      Address: e.Address,
+      Port: e.Port,
+      Node: e.Node,
+      ID: e.ID,
+      Weights: e.Weights,
+      Status: e.Status,
+      ServiceName: serviceName,
+      ServiceURI: trustDomain ? `spiffe://${trustDomain}/ns/default/dc/${u.Datacenter || e.Datacenter}/svc/${serviceName}` : '',
+    }
+  })
+}
+
+/** The identity a Connect instance presents: the service behind the proxy, or itself if native. */
+function proxiedName(e: HealthEntry): string {
+  const proxy = e.Service.Proxy
+  if (proxy && typeof proxy === 'object' && !Array.isArray(proxy) && typeof proxy.DestinationServiceName === 'string' && proxy.DestinationServiceName) {
+    return proxy.DestinationServiceName
+  }
+  return e.Name
+}

@@ -1,0 +1,114 @@
+/**
+ * One blocking loop for one dependency (consul-template's `watch/view.go`).
+ * Each Consul rule is its own branch below: same index means a wait timeout,
+ * a lower index resets to 0, equal data is dropped, and calls are spaced by at
+ * least ~100 ms. Errors keep the last good data and back off with jitter.
+ */
+import { isDeepStrictEqual } from 'node:util'
+import type { ConsulClient } from '../consul/client.ts'
+import type { Dependency } from '../dependency/dependency.ts'
+import { errorLine } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import { exponentialBackoff, sleep, type Backoff } from './backoff.ts'
+
+export interface ViewOptions {
+  waitMs: number
+  /** Minimum spacing between two calls. */
+  minIntervalMs: number
+  /** Interval for dependencies that cannot block (prepared queries). */
+  pollIntervalMs: number
+  backoff: Backoff
+}
+
+export const defaultViewOptions: ViewOptions = {
+  waitMs: 60_000,
+  minIntervalMs: 100,
+  pollIntervalMs: 10_000,
+  backoff: exponentialBackoff(),
+}
+
+export interface ViewEvents {
+  onData(id: string, data: unknown): void
+  onError(id: string, err: unknown): void
+}
+
+/** Polls one dependency until stopped, reporting new data and errors. */
+export class View {
+  #index = 0
+  #hash: string | undefined
+  #data: unknown
+  #hasData = false
+  readonly #abort = new AbortController()
+  #running: Promise<void> | undefined
+
+  constructor(
+    readonly dependency: Dependency,
+    readonly client: ConsulClient,
+    readonly events: ViewEvents,
+    readonly log: Logger,
+    readonly options: ViewOptions = defaultViewOptions,
+  ) {}
+
+  start(): void {
+    this.#running ??= this.#loop()
+  }
+
+  /** Aborts the in-flight request and resolves once the loop has exited. */
+  async stop(): Promise<void> {
+    this.#abort.abort()
+    await this.#running
+  }
+
+  async #loop(): Promise<void> {
+    const signal = this.#abort.signal
+    let failures = 0
+    while (!signal.aborted) {
+      const started = Date.now()
+      try {
+        await this.#fetchOnce(signal)
+        failures = 0
+      } catch (err) {
+        if (signal.aborted) break
+        failures++
+        const delay = this.options.backoff.delay(failures)
+        this.log.warn(`${errorLine(err)}; retry ${failures} in ${delay} ms`)
+        this.events.onError(this.dependency.id, err)
+        await sleep(delay, signal)
+        continue
+      }
+      // A non-blocking dependency is polled on an interval.
+      const floor = this.dependency.blocking === 'poll' ? this.options.pollIntervalMs : this.options.minIntervalMs
+      // Keep at least `floor` between calls, so a flapping index cannot spin us.
+      const elapsed = Date.now() - started
+      if (elapsed < floor) await sleep(floor - elapsed, signal)
+    }
+  }
+
+  async #fetchOnce(signal: AbortSignal): Promise<void> {
+    const dep = this.dependency
+    const result = await dep.fetch(this.client, { index: this.#index, hash: this.#hash, waitMs: this.options.waitMs, signal })
+    if (signal.aborted) return
+    if (dep.blocking === 'index' && result.index !== undefined) {
+      if (this.#hasData && result.index === this.#index) {
+        // Same index: the wait timed out with nothing new. Loop again.
+        return
+      }
+      if (result.index < this.#index) {
+        // The index went backwards (agent restart, snapshot restore): start over from 0.
+        this.log.info(`index went backwards (${this.#index} -> ${result.index}); resetting`)
+        this.#index = 0
+      } else {
+        this.#index = result.index
+      }
+    }
+    if (dep.blocking === 'hash') this.#hash = result.hash
+    if (this.#hasData && isDeepStrictEqual(result.data, this.#data)) {
+      // A new index with identical data (another key changed): nothing to render.
+      return
+    }
+    this.#data = result.data
+    this.#hasData = true
+    this.log.debug('new data', { index: this.#index })
+    this.events.onData(dep.id, result.data)
+  }
+}
