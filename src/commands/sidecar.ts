@@ -1,1 +1,41 @@
-export async function sidecar(_a: unknown): Promise<number> { return 1 }
+/**
+ * `meshplate sidecar`: the HAProxy Connect sidecar preset on top of `run`.
+ * It renders the shipped (or the user's) templates into one folder and runs
+ * HAProxy master-worker as the exec child. The child gets the agent URL and
+ * token that lua/authorize.lua needs for sources the table does not decide.
+ */
+import { realpathSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parseConsulAddress } from '../consul/address.ts'
+import { resolveConfig } from '../config/resolve.ts'
+import { ConfigError } from '../errors.ts'
+import { sidecarConfig, shippedLuaDir, shippedTemplateDir } from '../sidecar/preset.ts'
+import { runWatching } from './run.ts'
+import { rawFromArgs, type CliArgs } from './setup.ts'
+
+/** Runs the sidecar until stopped; resolves to the exit code. */
+export async function sidecar(args: CliArgs): Promise<number> {
+  const a = args as Record<string, string | string[] | undefined>
+  const target = (a['sidecar-for'] ?? a['proxy-id']) as string
+  const vars: Record<string, string> = {}
+  for (const kv of (a.var as string[] | undefined) ?? []) {
+    const eq = kv.indexOf('=')
+    if (eq <= 0) throw new ConfigError(`--var "${kv}": expected key=value`)
+    vars[kv.slice(0, eq)] = kv.slice(eq + 1)
+  }
+  const preset = sidecarConfig({
+    dir: (a.dir as string | undefined) ?? resolve('.meshplate', target.replace(/[^A-Za-z0-9_.-]/g, '_')),
+    templateDir: (a['template-dir'] as string | undefined) ?? shippedTemplateDir,
+    luaDir: (a['lua-dir'] as string | undefined) ?? shippedLuaDir,
+    haproxy: a.haproxy as string,
+    self: [process.execPath, realpathSync(process.argv[1]!)],
+    vars,
+  })
+  const load = () => rawFromArgs({ ...args, template: [], config: [] }, preset)
+  const consul = resolveConfig(load()).consul
+  const address = parseConsulAddress(consul.address, consul.tls?.force)
+  const childEnv: NodeJS.ProcessEnv = { ...process.env }
+  if (!address.socketPath && !address.tls) childEnv.MESHPLATE_AGENT_URL = address.origin
+  if (consul.token) childEnv.CONSUL_HTTP_TOKEN = consul.token
+  return runWatching(load, childEnv)
+}

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { CaRoots } from '../dependency/ca-roots.ts'
+import type { Intention } from '../dependency/intentions-match.ts'
 
 /** Joins PEM blocks with exactly one newline between and after them. */
 export function pemJoin(blocks: unknown): string {
@@ -18,9 +19,33 @@ export function caBundle(roots: CaRoots | undefined): string {
   return pemJoin(roots.Roots.flatMap((r) => [r.RootCert, ...r.IntermediateCerts]))
 }
 
+export interface TableRow {
+  Source: string
+  Action: 'allow' | 'deny'
+}
+
+/**
+ * The authorization table of a sidecar: intentions (already in precedence
+ * order) reduced to the first rule per source name. L7 intentions count as
+ * deny, as Consul's authorize endpoint does; sources in other namespaces,
+ * partitions or peers are left to the agent.
+ */
+export function intentionTable(intentions: Intention[] | undefined): TableRow[] {
+  const seen = new Set<string>()
+  const rows: TableRow[] = []
+  for (const it of intentions ?? []) {
+    if (it.SourcePeer || !['', 'default'].includes(it.SourceNS) || !['', 'default'].includes(it.SourcePartition)) continue
+    if (seen.has(it.SourceName)) continue
+    seen.add(it.SourceName)
+    rows.push({ Source: it.SourceName, Action: it.Action === 'allow' && it.Permissions.length === 0 ? 'allow' : 'deny' })
+  }
+  return rows
+}
+
 export const filters: Record<string, (value: never, ...args: never[]) => unknown> = {
   pemJoin,
   caBundle,
+  intentionTable,
   toJSON: (v: unknown) => JSON.stringify(v),
   toJSONPretty: (v: unknown) => JSON.stringify(v, null, 2),
   parseJSON: (v: string) => JSON.parse(v),

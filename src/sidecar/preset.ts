@@ -1,0 +1,42 @@
+/**
+ * The HAProxy Connect sidecar as plain renderer configuration: four shipped
+ * templates, their destinations in one folder, the runtime-API pushes that
+ * spare a reload for certificates, roots and intentions, the `haproxy -c`
+ * check on every config, and HAProxy master-worker under exec mode.
+ */
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { RawConfig, RawTemplate } from '../config/raw.ts'
+
+const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+export const shippedTemplateDir = join(packageRoot, 'templates/haproxy')
+export const shippedLuaDir = join(packageRoot, 'lua')
+
+export interface SidecarOptions {
+  dir: string
+  templateDir: string
+  luaDir: string
+  haproxy: string
+  /** argv prefix that runs this meshplate (for the haproxy-update commands). */
+  self: string[]
+  vars: Record<string, string>
+}
+
+/** Builds the raw config the sidecar command merges under the user's flags. */
+export function sidecarConfig(o: SidecarOptions): RawConfig {
+  const dir = resolve(o.dir)
+  const socket = join(dir, 'haproxy.sock')
+  const push = (flag: string, file: string) => [...o.self, 'haproxy-update', '--socket', socket, flag, file]
+  const file = (name: string) => join(dir, name)
+  const templates: RawTemplate[] = [
+    { source: join(o.templateDir, 'leaf.pem.njk'), destination: file('leaf.pem'), perms: '0600', reloadExec: false, command: push('--cert', file('leaf.pem')) },
+    { source: join(o.templateDir, 'roots.pem.njk'), destination: file('roots.pem'), perms: '0644', reloadExec: false, command: push('--ca-file', file('roots.pem')) },
+    { source: join(o.templateDir, 'intentions.map.njk'), destination: file('intentions.map'), perms: '0644', reloadExec: false, command: push('--map', file('intentions.map')) },
+    { source: join(o.templateDir, 'haproxy.cfg.njk'), destination: file('haproxy.cfg'), perms: '0644', check: [o.haproxy, '-c', '-q', '-f', '{{path}}'] },
+  ]
+  return {
+    templates,
+    vars: { dir, luaDir: resolve(o.luaDir), ...o.vars },
+    exec: { command: [o.haproxy, '-W', '-db', '-f', file('haproxy.cfg')], reloadSignal: 'SIGUSR2', killSignal: 'SIGTERM', killTimeout: '10s' },
+  }
+}

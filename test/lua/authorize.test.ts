@@ -1,0 +1,62 @@
+/**
+ * Runs the pure-Lua spec of lua/authorize.lua (test/lua/authorize_spec.lua) under the real
+ * lua5.3 that HAProxy's Lua matches, and turns each of its TAP lines into a tap assertion so
+ * a failing Lua case shows up by name in `npm test`. The spec itself holds the cases; this
+ * wrapper only guards against a vacuous pass: the plan must be met, the case count must not
+ * shrink below what the spec generates, and lua5.3 must exit 0.
+ */
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+
+/** How many cases authorize_spec.lua generates today; lower it only when removing a case. */
+const MIN_CASES = 49
+
+interface TapCase {
+  ok: boolean
+  id: number
+  name: string
+  diag: string[]
+}
+
+/** Parses `1..N`, `ok N - name`, `not ok N - name` and the `  # ...` lines after a failure. */
+function parseTap(out: string): { plan: number | null; cases: TapCase[] } {
+  let plan: number | null = null
+  const cases: TapCase[] = []
+  for (const line of out.split('\n')) {
+    const p = /^1\.\.(\d+)$/.exec(line)
+    if (p) {
+      plan = Number(p[1])
+      continue
+    }
+    const m = /^(not )?ok (\d+) - (.*)$/.exec(line)
+    if (m) {
+      cases.push({ ok: !m[1], id: Number(m[2]), name: m[3] ?? '', diag: [] })
+      continue
+    }
+    const d = /^\s+# (.*)$/.exec(line)
+    if (d && cases.length > 0) cases[cases.length - 1]!.diag.push(d[1] ?? '')
+  }
+  return { plan, cases }
+}
+
+const run = spawnSync('lua5.3', ['test/lua/authorize_spec.lua'], {
+  cwd: root,
+  encoding: 'utf8',
+  timeout: 170_000,
+})
+
+if (run.error) {
+  t.fail(`lua5.3 could not run (${run.error.message}): run \`bash scripts/provision\` first`)
+} else {
+  const { plan, cases } = parseTap(run.stdout)
+  for (const c of cases) {
+    t.ok(c.ok, `lua ${c.id} - ${c.name}`, c.ok ? {} : { diagnostic: true, found: c.diag.join('\n') })
+  }
+  t.equal(plan, cases.length, 'every planned Lua case reported')
+  t.ok(cases.length >= MIN_CASES, `at least ${MIN_CASES} Lua cases ran (got ${cases.length})`)
+  t.equal(run.status, 0, `lua5.3 exits 0${run.stderr ? `; stderr: ${run.stderr.trim()}` : ''}`)
+}

@@ -1,0 +1,129 @@
+/**
+ * A real `consul agent -dev` for integration and end-to-end tests, on free
+ * loopback ports, with helpers for what tests do to it: register services
+ * with sidecars, write intentions, kill and restart it on the same ports.
+ * Dev agents keep state in memory, so a restart loses registrations, as a
+ * real agent restart loses the ones Nomad must re-register.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { binary } from './binaries.ts'
+import { freePorts } from './ports.ts'
+
+export interface ConsulAgent {
+  addr: string
+  httpPort: number
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }>
+  registerWithSidecar(s: ServiceSpec): Promise<void>
+  deregister(id: string): Promise<void>
+  intention(source: string, destination: string, action: 'allow' | 'deny'): Promise<void>
+  deleteIntention(source: string, destination: string): Promise<void>
+  stop(): Promise<void>
+  kill(): Promise<void>
+  start(): Promise<void>
+  logs(): string
+}
+
+export interface ServiceSpec {
+  id?: string
+  name: string
+  port: number
+  sidecarPort?: number
+  address?: string
+  upstreams?: Array<{ DestinationName: string; LocalBindPort: number; DestinationType?: string; Datacenter?: string; Config?: object; LocalBindAddress?: string }>
+  proxyConfig?: Record<string, unknown>
+}
+
+/** Starts an agent and waits until its Connect CA answers. */
+export async function startConsul(): Promise<ConsulAgent> {
+  const [http, serfLan, serfWan, server] = await freePorts(4)
+  const addr = `127.0.0.1:${http}`
+  let proc: ChildProcess | undefined
+  let output = ''
+
+  const api: ConsulAgent['api'] = async (method, path, body) => {
+    const res = await fetch(`http://${addr}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body) })
+    const text = await res.text()
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      parsed = undefined
+    }
+    return { status: res.status, body: parsed, text }
+  }
+
+  const start = async () => {
+    const args = [
+      'agent', '-dev', '-node', 'meshplate-test', '-bind', '127.0.0.1', '-client', '127.0.0.1',
+      '-http-port', String(http), '-dns-port', '-1', '-grpc-port', '-1',
+      '-serf-lan-port', String(serfLan), '-serf-wan-port', String(serfWan), '-server-port', String(server),
+      '-hcl', 'ports { grpc_tls = -1 }', '-log-level', 'warn',
+    ]
+    proc = spawn(binary('consul'), args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    proc.stdout!.on('data', (d) => (output += d))
+    proc.stderr!.on('data', (d) => (output += d))
+    const deadline = Date.now() + 30_000
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null) throw new Error(`consul exited ${proc.exitCode}: ${output.slice(-2000)}`)
+      try {
+        const roots = await api('GET', '/v1/agent/connect/ca/roots')
+        const leaf = roots.status === 200 && roots.body?.Roots?.length > 0 ? await api('GET', '/v1/agent/connect/ca/leaf/ping') : undefined
+        if (leaf?.status === 200) return
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    throw new Error(`consul did not become ready: ${output.slice(-2000)}`)
+  }
+
+  const kill = async () => {
+    if (!proc || proc.exitCode !== null) return
+    const p = proc
+    const done = new Promise((r) => p.once('exit', r))
+    p.kill('SIGKILL')
+    await done
+  }
+
+  const agent: ConsulAgent = {
+    addr,
+    httpPort: http!,
+    api,
+    async registerWithSidecar(s) {
+      const body = {
+        ID: s.id ?? s.name,
+        Name: s.name,
+        Port: s.port,
+        Address: s.address ?? '127.0.0.1',
+        Connect: {
+          SidecarService: {
+            Port: s.sidecarPort,
+            Proxy: { Upstreams: s.upstreams ?? [], Config: s.proxyConfig ?? {}, LocalServiceAddress: '127.0.0.1' },
+            // Tests have no health check endpoint for the sidecar's TCP port before HAProxy starts.
+            Checks: [],
+          },
+        },
+      }
+      const res = await api('PUT', '/v1/agent/service/register', body)
+      if (res.status !== 200) throw new Error(`register ${s.name}: ${res.status} ${res.text}`)
+    },
+    async deregister(id) {
+      const res = await api('PUT', `/v1/agent/service/deregister/${encodeURIComponent(id)}`)
+      if (res.status !== 200) throw new Error(`deregister ${id}: ${res.status} ${res.text}`)
+    },
+    async intention(source, destination, action) {
+      const res = await api('PUT', `/v1/connect/intentions/exact?source=${source}&destination=${destination}`, { Action: action })
+      if (res.status !== 200) throw new Error(`intention ${source}->${destination}: ${res.status} ${res.text}`)
+    },
+    async deleteIntention(source, destination) {
+      const res = await api('DELETE', `/v1/connect/intentions/exact?source=${source}&destination=${destination}`)
+      if (res.status !== 200) throw new Error(`delete intention ${source}->${destination}: ${res.status} ${res.text}`)
+    },
+    stop: kill,
+    kill,
+    start,
+    logs: () => output,
+  }
+  await start()
+  return agent
+}
