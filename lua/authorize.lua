@@ -16,18 +16,22 @@
 -- pure functions, which the tests drive. Under HAProxy (`lua-load` or `lua-load-per-thread`)
 -- it also reads its environment once, opens the map and registers the action and the fetch.
 --
--- Bounding the agent call. 2.6's httpclient has a fixed 5 s connect timeout with retries; the
--- `timeout` request field (used here, 900 ms) only sets its "timeout server". The real bound is
--- `tcp-request inspect-delay 1s`: once it expires, tcp_inspect_request resumes the rule with
--- ACT_OPT_FINAL, hlua_action resumes the script with yielding forbidden, and the script's next
--- yield inside the httpclient wait makes hlua log "aborting Lua processing on expired timeout"
--- and return ACT_RET_CONT (if the action instead reported a yield, tcp_rules.c logs "yield not
--- allowed if the inspect-delay expired" and rejects as an internal error). Either way the
--- script never writes "allow": it stores decision "deny" / reason "agent-timeout" before it
--- starts waiting, so the following `reject unless { var(txn.mesh_decision) -m str allow }`
--- closes the connection. The same holds for any Lua error (caught here, or reported by hlua
--- as ACT_RET_CONT). `tune.lua.session-timeout` counts only Lua run time, not the wait.
---
+-- Bounding the agent call. 2.6's httpclient has a fixed 5 s connect timeout, and the request's
+-- `timeout` field (250 ms here) sets its "timeout server"; a timed-out attempt is retried 3
+-- times, so a silent agent costs about 4 x 250 ms before the answer is a synthetic 504
+-- (measured: 3.6 s with 900 ms). In tcp mode the hard bound is `tcp-request inspect-delay
+-- 1s`: once it expires, tcp_inspect_request resumes the rule with ACT_OPT_FINAL, hlua_action
+-- resumes the script with yielding forbidden, and the script's next yield inside the
+-- httpclient wait makes hlua log "Lua function 'authorize': aborting Lua processing on expired
+-- timeout" and return ACT_RET_CONT (had the action reported a yield instead, tcp_rules.c
+-- would log "yield not allowed if the inspect-delay expired" and reject as an internal
+-- error). Either way the script never writes "allow": it stores decision "deny" / reason
+-- "agent-timeout" before it starts waiting, so the next rule, `reject unless
+-- { var(txn.mesh_decision) -m str allow }`, closes the connection (seen with HAProxy 2.6.12:
+-- rejected at 1002 ms, reason agent-timeout). A Lua error ends the same way. In http mode
+-- (`http-request lua.authorize`) there is no inspect-delay, so the httpclient bound applies.
+-- `tune.lua.session-timeout` counts only Lua run time, never the wait.
+
 -- Limits: the agent must be reachable as `http://<ip>:<port>`. https and unix-socket agents
 -- are not supported by this Lua path: decisions then come from the map alone and every
 -- undecided source is denied (reason `no-agent`). The token is read once at load (from
@@ -47,7 +51,7 @@ local MAX_URI = 2048
 local MAX_BODY = 65536
 local MAX_JSON_DEPTH = 16
 M.CACHE_TTL = 30
-M.AGENT_TIMEOUT_MS = 900
+M.AGENT_TIMEOUT_MS = 250
 
 -- DER ---------------------------------------------------------------------------------------
 
@@ -359,12 +363,17 @@ function M.agent_request(agent, token, target, uri, serial)
 end
 
 -- Turns an httpclient response into decision, reason, cacheable. Anything odd is a deny.
+-- No status, or the 502/503/504 HAProxy makes up, after a full timeout means "agent-timeout".
 function M.agent_verdict(res, elapsed_ms)
-  if type(res) ~= "table" or not res.status or res.status == 0 then
-    if (elapsed_ms or 0) >= M.AGENT_TIMEOUT_MS - 50 then return "deny", "agent-timeout", false end
+  local status = type(res) == "table" and res.status or nil
+  if status ~= 200 then
+    local synthetic = status == nil or status == 0 or status == 502 or status == 503
+      or status == 504
+    if synthetic and (elapsed_ms or 0) >= M.AGENT_TIMEOUT_MS - 50 then
+      return "deny", "agent-timeout", false
+    end
     return "deny", "agent-error", false
   end
-  if res.status ~= 200 then return "deny", "agent-error", false end
   local ok = M.parse_authorize(res.body)
   if ok == nil then return "deny", "agent-error", false end
   if ok then return "allow", "agent-allow", true end

@@ -6,6 +6,8 @@
  */
 import yargs, { type Argv } from 'yargs'
 import { hideBin } from 'yargs/helpers'
+import { sidecarFlags } from './commands/sidecar-flags.ts'
+import { updateFlags } from './commands/update-flags.ts'
 import { MeshplateError } from './errors.ts'
 
 function renderFlags(y: Argv) {
@@ -45,10 +47,10 @@ export async function main(argv: string[]): Promise<number> {
     .command('once', 'render every template once, run commands, exit', (y) => renderFlags(y).option('timeout', { type: 'string', describe: 'give up after this long (default 30s)' }), async (a) => {
       code = await (await import('./commands/once.ts')).once(a)
     })
-    .command('sidecar', 'the HAProxy Consul Connect sidecar preset', async (y) => (await import('./commands/sidecar-flags.ts')).sidecarFlags(y), async (a) => {
+    .command('sidecar', 'the HAProxy Consul Connect sidecar preset', (y) => sidecarFlags(y), async (a) => {
       code = await (await import('./commands/sidecar.ts')).sidecar(a)
     })
-    .command('haproxy-update', false, async (y) => (await import('./commands/haproxy-update.ts')).updateFlags(y), async (a) => {
+    .command('haproxy-update', false, (y) => updateFlags(y), async (a) => {
       code = await (await import('./commands/haproxy-update.ts')).haproxyUpdate(a)
     })
     .demandCommand(1, 'give a command: run, once or sidecar')

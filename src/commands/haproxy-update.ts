@@ -6,16 +6,7 @@
  * process will read the file from disk when it starts.
  */
 import { readFile, stat } from 'node:fs/promises'
-import type { Argv } from 'yargs'
 import { updateCaFile, updateCert, updateMap } from '../sidecar/runtime-api.ts'
-
-export function updateFlags(y: Argv) {
-  return y
-    .option('socket', { type: 'string', demandOption: true, describe: 'HAProxy stats socket (level admin)' })
-    .option('cert', { type: 'string', describe: 'certificate file to push (set/commit ssl cert)' })
-    .option('ca-file', { type: 'string', describe: 'CA file to push (set/commit ssl ca-file)' })
-    .option('map', { type: 'string', describe: 'map file to push (prepare/add/commit map)' })
-}
 
 /** Pushes each given file; resolves to the exit code. */
 export async function haproxyUpdate(a: { socket: string; cert?: string; 'ca-file'?: string; map?: string }): Promise<number> {

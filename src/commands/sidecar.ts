@@ -35,7 +35,8 @@ export async function sidecar(args: CliArgs): Promise<number> {
   const consul = resolveConfig(load()).consul
   const address = parseConsulAddress(consul.address, consul.tls?.force)
   const childEnv: NodeJS.ProcessEnv = { ...process.env }
-  if (!address.socketPath && !address.tls) childEnv.MESHPLATE_AGENT_URL = address.origin
+  // HAProxy's Lua HTTP client dials addresses, it does not resolve names.
+  if (!address.socketPath && !address.tls) childEnv.MESHPLATE_AGENT_URL = address.origin.replace('//localhost:', '//127.0.0.1:')
   if (consul.token) childEnv.CONSUL_HTTP_TOKEN = consul.token
   return runWatching(load, childEnv)
 }

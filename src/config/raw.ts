@@ -60,6 +60,7 @@ export function readConfigFile(file: string): RawConfig {
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`${file}: expected a JSON object`)
   const raw = parsed as RawConfig
   for (const key of Object.keys(raw)) if (!TOP_KEYS.has(key)) throw new ConfigError(`${file}: unknown key "${key}"`)
+  if (raw.templates !== undefined && !Array.isArray(raw.templates)) throw new ConfigError(`${file}: "templates" must be an array`)
   const base = dirname(resolve(file))
   raw.templates = (raw.templates ?? []).map((t, i) => {
     if (!t || typeof t !== 'object') throw new ConfigError(`${file}: templates[${i}] is not an object`)

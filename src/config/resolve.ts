@@ -4,6 +4,7 @@
  * default. Errors name the flag, key or template that was wrong.
  */
 import { readFileSync } from 'node:fs'
+import { constants } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import type { ConsulClientOptions } from '../consul/client.ts'
 import { ConfigError } from '../errors.ts'
@@ -92,7 +93,8 @@ function resolveTemplate(t: RawTemplate, i: number): TemplateConfig {
 }
 
 function parsePerms(value: string | number, field: string): number {
-  const text = typeof value === 'number' ? value.toString(8) : value
+  // JSON has no octal literals: a number is read as written, so 600 means 0600.
+  const text = typeof value === 'number' ? String(value) : value
   if (!/^0?[0-7]{3,4}$/.test(text)) throw new ConfigError(`${field}: "${value}" is not an octal mode like 0600`)
   return parseInt(text, 8)
 }
@@ -101,7 +103,7 @@ function resolveExec(e: NonNullable<RawConfig['exec']>): ExecConfig {
   const reloadSignal = (e.reloadSignal ?? 'SIGHUP').toUpperCase()
   const killSignal = (e.killSignal ?? 'SIGTERM').toUpperCase()
   for (const [flag, sig] of [['--exec-reload-signal', reloadSignal], ['--exec-kill-signal', killSignal]] as const) {
-    if (!SIGNAL.test(sig)) throw new ConfigError(`${flag}: "${sig}" is not a signal name like SIGUSR2`)
+    if (!SIGNAL.test(sig) || !(sig in constants.signals)) throw new ConfigError(`${flag}: "${sig}" is not a signal name like SIGUSR2`)
   }
   return {
     command: toArgv(e.command, '--exec'),

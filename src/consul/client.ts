@@ -60,7 +60,8 @@ export class ConsulClient {
     if (blocking.index !== undefined && blocking.index > 0) q.index = String(blocking.index)
     if (blocking.hash) q.hash = blocking.hash
     if ((q.index || q.hash) && blocking.waitMs) q.wait = `${Math.round(blocking.waitMs)}ms`
-    const timeout = q.wait ? (blocking.waitMs ?? 0) * 1.07 + TIMEOUT_SLACK_MS : NON_BLOCKING_TIMEOUT_MS
+    // AbortSignal.timeout() takes whole milliseconds only.
+    const timeout = q.wait ? Math.ceil((blocking.waitMs ?? 0) * 1.07) + TIMEOUT_SLACK_MS : NON_BLOCKING_TIMEOUT_MS
     return this.#send('GET', path, q, undefined, timeout, blocking.signal)
   }
 

@@ -5,7 +5,7 @@
  * never turns into an empty render.
  */
 import type { ConsulClient } from '../consul/client.ts'
-import { arr, num, obj, optNum, optObj, optStr, str, strList, strMap, type JsonObject } from '../consul/schema.ts'
+import { arr, num, obj, optNum, optObj, optStr, SchemaError, str, strList, strMap, type JsonObject } from '../consul/schema.ts'
 import { seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
 
 export interface Upstream {
@@ -64,7 +64,7 @@ export function parseProxyService(body: unknown): ProxyService {
 function parseUpstream(value: unknown, path: string): Upstream {
   const u = obj(value, path)
   const type = optStr(u.DestinationType, `${path}.DestinationType`) || 'service'
-  if (type !== 'service' && type !== 'prepared_query') throw new Error(`${path}.DestinationType ${type} is not supported`)
+  if (type !== 'service' && type !== 'prepared_query') throw new SchemaError(`${path}.DestinationType ${type} is not supported`)
   return {
     DestinationType: type,
     DestinationName: str(u.DestinationName, `${path}.DestinationName`),

@@ -4,7 +4,7 @@
  * query returns at exactly that moment, so the file follows the rotation.
  */
 import type { ConsulClient } from '../consul/client.ts'
-import { obj, optNum, optStr, str } from '../consul/schema.ts'
+import { obj, optNum, optStr, SchemaError, str } from '../consul/schema.ts'
 import { seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
 
 export interface LeafCert {
@@ -30,7 +30,7 @@ export function parseLeafCert(body: unknown): LeafCert {
     ValidBefore: optStr(b.ValidBefore, 'ValidBefore'),
     ModifyIndex: optNum(b.ModifyIndex, 'ModifyIndex'),
   }
-  if (!leaf.CertPEM.includes('BEGIN CERTIFICATE')) throw new Error('CertPEM holds no certificate')
+  if (!leaf.CertPEM.includes('BEGIN CERTIFICATE')) throw new SchemaError('CertPEM holds no certificate')
   return leaf
 }
 

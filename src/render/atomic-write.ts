@@ -73,7 +73,7 @@ async function runCheck(argv: string[], temp: string, dest: string, timeoutMs: n
   const result = await execa(file!, args, { timeout: timeoutMs, reject: false, all: true, stdin: 'ignore' })
   if (result.exitCode === 0 && !result.timedOut) return
   const lines = (result.all ?? '').split('\n').map((l) => l.trim()).filter(Boolean)
-  const why = lines.find((l) => /alert|error|fatal/i.test(l)) ?? lines[0] ?? (result.timedOut ? 'timed out' : `exit ${result.exitCode}`)
+  const why = lines.find((l) => /\[ALERT\]/.test(l)) ?? lines.find((l) => /alert|error|fatal/i.test(l)) ?? lines[0] ?? (result.timedOut ? 'timed out' : result.exitCode === undefined ? (result.shortMessage ?? '').split('\n')[0]! : `exit ${result.exitCode}`)
   throw new MeshplateError('CHECK_FAILED', `${dest}: check "${argv.join(' ')}" failed, file kept: ${why.replaceAll(temp, dest)}`)
 }
 

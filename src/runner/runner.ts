@@ -40,7 +40,7 @@ export interface RunnerDeps {
   write?: (content: string, t: TemplateConfig) => Promise<boolean>
 }
 
-export class Runner extends EventEmitter<{ batch: [BatchResult]; error: [string, unknown] }> {
+export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [string, unknown] }> {
   readonly watcher: Watcher | undefined
   readonly lastErrors = new Map<string, unknown>()
   #used = new Map<string, Dependency>()
@@ -49,6 +49,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; error: [string,
   #pending: CommandSpec[] = []
   #running: Promise<BatchResult> | undefined
   #again = false
+  #stopped = false
 
   constructor(readonly deps: RunnerDeps) {
     super()
@@ -64,7 +65,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; error: [string,
       },
       onError: (id: string, err: unknown) => {
         this.lastErrors.set(id, err)
-        this.emit('error', id, err)
+        this.emit('viewError', id, err)
       },
     }
     this.watcher = client ? new Watcher(client, events, log, deps.viewOptions) : undefined
@@ -72,6 +73,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; error: [string,
 
   /** Renders every template; writes, then runs commands. Coalesces concurrent calls. */
   batch(): Promise<BatchResult> {
+    if (this.#stopped) return Promise.resolve({ complete: false, changed: [], missing: new Set(), errors: [], reloadExec: false })
     if (this.#running) {
       this.#again = true
       return this.#running
@@ -109,7 +111,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; error: [string,
       }
     }
     this.#used = used
-    this.watcher?.sync(used.values())
+    if (!this.#stopped) this.watcher?.sync(used.values())
     for (const tc of result.changed) {
       if (tc.command) this.#pending.push({ argv: tc.command, timeoutMs: tc.commandTimeoutMs })
       if (tc.reloadExec) result.reloadExec = true
@@ -141,8 +143,9 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; error: [string,
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true
     this.#quiet.cancel()
-    await this.watcher?.stop()
     await this.#running
+    await this.watcher?.stop()
   }
 }

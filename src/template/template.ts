@@ -66,7 +66,15 @@ export class Template {
 
 function toTemplateError(code: 'TEMPLATE_SYNTAX' | 'TEMPLATE_RUNTIME', file: string, err: unknown, lineOffset: number): TemplateError {
   const message = err instanceof Error ? err.message : String(err)
-  const line = /\[Line (\d+), Column \d+\]/.exec(message)
+  const line = lineOf(err, message, lineOffset)
   const detail = message.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('(')).pop() ?? message
-  return new TemplateError(code, file, line ? Number(line[1]) + lineOffset : undefined, detail.replace(/^Error: /, ''), { cause: err })
+  return new TemplateError(code, file, line, detail.replace(/^Error: /, ''), { cause: err })
+}
+
+/** Nunjucks' position of the error; runtime lines are 0-based, and 0:0 means "not known". */
+function lineOf(err: unknown, message: string, lineOffset: number): number | undefined {
+  const { lineno, colno } = (err ?? {}) as { lineno?: unknown; colno?: unknown }
+  if (typeof lineno === 'number' && (lineno > 0 || (typeof colno === 'number' && colno > 0))) return lineno + lineOffset
+  const match = /\[Line (\d+), Column \d+\]/.exec(message)
+  return match ? Number(match[1]) + lineOffset : undefined
 }

@@ -314,7 +314,7 @@ case("agent_request builds the authorize POST with and without a token", functio
   eq(req.url, "http://127.0.0.1:8500/v1/agent/connect/authorize")
   eq(req.headers["X-Consul-Token"][1], "s3cret")
   eq(req.headers["Content-Type"][1], "application/json")
-  eq(req.timeout, 900, "timeout ms")
+  eq(req.timeout, 250, "timeout ms")
   eq(req.body, '{"Target":"web","ClientCertURI":"' .. LEAF_URI .. '","ClientCertSerial":"0a:ff"}')
   req = M.agent_request("http://127.0.0.1:8500", nil, 'we"b', "u", nil)
   eq(req.headers["X-Consul-Token"], nil, "no token header")
@@ -331,7 +331,10 @@ case("agent_verdict denies on anything but a parsable 200", function()
   eq(v({ status = 200, body = "<html>" }), "deny agent-error false")
   eq(v({ status = 200 }), "deny agent-error false")
   eq(v({}, 5), "deny agent-error false")
-  eq(v({ status = 0 }, 900), "deny agent-timeout false")
+  eq(v({ status = 0 }, 250), "deny agent-timeout false")
+  eq(v({ status = 504, body = "<html>" }, 1000), "deny agent-timeout false")
+  eq(v({ status = 504, body = "<html>" }, 10), "deny agent-error false")
+  eq(v({ status = 403, body = "Permission denied" }, 1000), "deny agent-error false")
   eq(v(nil, 10), "deny agent-error false")
   eq(v("oops", 10), "deny agent-error false")
 end)
@@ -450,7 +453,7 @@ case("action: agent failures deny and are not cached", function()
     { status = 403, body = "Permission denied" },
     function() error("httpclient exploded") end,
     { status = 200, body = "{}" },
-    function(advance) advance(0.95); return {} end,
+    function(advance) advance(0.3); return {} end,
     { status = 200, body = '{"Authorized":true}' } })
   local d, r = run(deps, LEAF_DER); eq(d, "deny"); eq(r, "agent-error")
   d, r = run(deps, LEAF_DER); eq(d, "deny"); eq(r, "agent-error")

@@ -78,7 +78,7 @@ export async function startConsul(): Promise<ConsulAgent> {
   }
 
   const kill = async () => {
-    if (!proc || proc.exitCode !== null) return
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
     const p = proc
     const done = new Promise((r) => p.once('exit', r))
     p.kill('SIGKILL')
@@ -99,8 +99,9 @@ export async function startConsul(): Promise<ConsulAgent> {
           SidecarService: {
             Port: s.sidecarPort,
             Proxy: { Upstreams: s.upstreams ?? [], Config: s.proxyConfig ?? {}, LocalServiceAddress: '127.0.0.1' },
-            // Tests have no health check endpoint for the sidecar's TCP port before HAProxy starts.
-            Checks: [],
+            // A passing TTL check replaces Consul's default TCP check, which would stay
+            // critical (and hide the instance) until something listens on the port.
+            Checks: [{ Name: 'test-ttl', TTL: '1h', Status: 'passing' }],
           },
         },
       }

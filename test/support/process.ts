@@ -4,6 +4,7 @@
  * effect on disk or on the network.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import type { Test } from 'tap'
 import { cliPath } from './binaries.ts'
 
 export interface Running {
@@ -60,4 +61,10 @@ export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 10_
     await new Promise((r) => setTimeout(r, 50))
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+}
+
+/** Asserts an exit code, showing the process output only when it is wrong. */
+export function exitsWith(t: Test, r: { code: number | null; output: string }, code: number, what = `exits ${code}`): void {
+  if (r.code !== code) t.comment(r.output.slice(-3000))
+  t.equal(r.code, code, what)
 }

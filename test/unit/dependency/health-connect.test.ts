@@ -1,0 +1,54 @@
+/**
+ * An upstream listener balances over `GET /v1/health/connect/<svc>?passing`,
+ * optionally in another datacenter. The test checks that the query asks for
+ * passing instances in the right datacenter and that the answer is validated.
+ */
+import t from 'tap'
+import type { ConsulClient, ConsulResponse } from '../../../src/consul/client.ts'
+import { HealthConnectDependency } from '../../../src/dependency/health-connect.ts'
+import { ConsulResponseError } from '../../../src/errors.ts'
+
+const body = [
+  {
+    Node: { Node: 'node-1', Address: '10.0.0.5', Datacenter: 'dc2' },
+    Service: { Kind: 'connect-proxy', ID: 'api-sidecar-proxy', Service: 'api-sidecar-proxy', Tags: [], Address: '', Meta: null, Port: 21001, Weights: { Passing: 1, Warning: 1 }, Proxy: { DestinationServiceName: 'api' } },
+    Checks: [{ CheckID: 'serfHealth', Status: 'passing' }],
+  },
+]
+
+function recordingClient(reply: unknown) {
+  const calls: unknown[][] = []
+  const client = {
+    get: async (...args: unknown[]): Promise<ConsulResponse> => {
+      calls.push(args)
+      return { body: reply, index: 88 }
+    },
+  } as unknown as ConsulClient
+  return { client, calls }
+}
+
+t.test('asks for passing instances, with dc only when given', async (t) => {
+  const local = recordingClient(body)
+  const res = await new HealthConnectDependency('api').fetch(local.client, { index: 87, waitMs: 60_000 })
+  t.same(local.calls[0], ['/v1/health/connect/api', { passing: '', dc: undefined }, { index: 87, waitMs: 60_000, signal: undefined }])
+  t.equal(res.index, 88)
+  t.equal(res.data[0]?.Address, '10.0.0.5')
+  t.equal(res.data[0]?.Port, 21001)
+
+  const remote = recordingClient(body)
+  await new HealthConnectDependency('api', 'dc2').fetch(remote.client, { waitMs: 60_000 })
+  t.match(remote.calls[0]?.[1], { passing: '', dc: 'dc2' })
+})
+
+t.test('the id names service and datacenter', async (t) => {
+  t.equal(new HealthConnectDependency('api').id, 'health.connect(api)')
+  t.equal(new HealthConnectDependency('api', 'dc2').id, 'health.connect(api@dc2)')
+  t.equal(new HealthConnectDependency('api').blocking, 'index')
+})
+
+t.test('a bad body is an invalid response naming the endpoint', async (t) => {
+  const { client } = recordingClient({ api: body })
+  const err = await new HealthConnectDependency('api').fetch(client, { waitMs: 1 }).catch((e: unknown) => e)
+  t.ok(err instanceof ConsulResponseError)
+  t.equal((err as Error).message, 'consul GET /v1/health/connect/api: invalid response: entries is not an array')
+})

@@ -1,0 +1,48 @@
+/**
+ * `service("[tag.]name[@dc]")` is the generic query consul-template users
+ * know. The query syntax is parsed here, so a typo must be refused with the
+ * query quoted, and each part must reach Consul as the right parameter.
+ */
+import t from 'tap'
+import type { ConsulClient, ConsulResponse } from '../../../src/consul/client.ts'
+import { HealthServiceDependency, parseServiceQuery } from '../../../src/dependency/health-service.ts'
+
+t.test('parseServiceQuery reads [tag.]name[@dc]', async (t) => {
+  t.same(parseServiceQuery('web'), { tag: '', name: 'web', dc: '' })
+  t.same(parseServiceQuery('v2.web'), { tag: 'v2', name: 'web', dc: '' })
+  t.same(parseServiceQuery('web@dc2'), { tag: '', name: 'web', dc: 'dc2' })
+  t.same(parseServiceQuery('primary.postgres@eu-west-1'), { tag: 'primary', name: 'postgres', dc: 'eu-west-1' })
+  t.same(parseServiceQuery('  web  '), { tag: '', name: 'web', dc: '' })
+})
+
+t.test('parseServiceQuery refuses malformed queries, quoting them', async (t) => {
+  for (const bad of ['', '.web', 'web.', 'web@', '@dc2', 'a.b.c', 'web@dc1@dc2', 'v2.@dc1']) {
+    t.throws(() => parseServiceQuery(bad), { code: 'CONFIG_INVALID', message: `service("${bad}"): expected [tag.]name[@dc]` }, JSON.stringify(bad))
+  }
+})
+
+t.test('fetch sends name, tag and dc as Consul expects', async (t) => {
+  const calls: unknown[][] = []
+  const client = {
+    get: async (...args: unknown[]): Promise<ConsulResponse> => {
+      calls.push(args)
+      return { body: [], index: 3 }
+    },
+  } as unknown as ConsulClient
+  const res = await new HealthServiceDependency('v2.web@dc2').fetch(client, { index: 2, waitMs: 5_000 })
+  t.same(res, { data: [], index: 3 })
+  t.same(calls[0], ['/v1/health/service/web', { passing: '', tag: 'v2', dc: 'dc2' }, { index: 2, waitMs: 5_000, signal: undefined }])
+  await new HealthServiceDependency('web').fetch(client, { waitMs: 5_000 })
+  t.same(calls[1]?.[1], { passing: '', tag: undefined, dc: undefined })
+})
+
+t.test('equivalent spellings share one id; different queries do not', async (t) => {
+  t.equal(new HealthServiceDependency(' web ').id, new HealthServiceDependency('web').id)
+  t.equal(new HealthServiceDependency('v2.web@dc2').id, 'health.service(v2.web@dc2)')
+  const ids = ['web', 'v2.web', 'web@dc2', 'v2.web@dc2', 'v1.web@dc2'].map((q) => new HealthServiceDependency(q).id)
+  t.equal(new Set(ids).size, ids.length)
+})
+
+t.test('a bad query fails when the dependency is made, not when it is fetched', async (t) => {
+  t.throws(() => new HealthServiceDependency('a.b.c'), { code: 'CONFIG_INVALID' })
+})

@@ -1,0 +1,62 @@
+/**
+ * A KV key that does not exist is data, not an error: `keyOrDefault` must
+ * render at once while `key` waits. Consul answers a missing key with 404 and
+ * an X-Consul-Index to block on, so that index must be kept too.
+ */
+import t from 'tap'
+import type { ConsulClient, ConsulResponse } from '../../../src/consul/client.ts'
+import { KvGetDependency, parseKv } from '../../../src/dependency/kv-get.ts'
+import { ConsulHttpError, ConsulResponseError } from '../../../src/errors.ts'
+
+const kvBody = (value: string | null) => [{ LockIndex: 0, Key: 'app/config', Flags: 0, Value: value, CreateIndex: 100, ModifyIndex: 200 }]
+
+t.test('decodes the base64 value', async (t) => {
+  t.same(parseKv(kvBody(Buffer.from('max_conn = 2000\nmode = "http"').toString('base64'))), { Exists: true, Value: 'max_conn = 2000\nmode = "http"' })
+  t.same(parseKv(kvBody(Buffer.from('héllo ✓').toString('base64'))), { Exists: true, Value: 'héllo ✓' }, 'UTF-8 survives')
+  t.same(parseKv(kvBody(null)), { Exists: true, Value: '' }, 'a key with a null value exists and is empty')
+  t.same(parseKv([]), { Exists: false, Value: '' })
+})
+
+t.test('bad shapes are refused', async (t) => {
+  t.throws(() => parseKv({ Key: 'app/config' }), { message: 'kv is not an array' })
+  t.throws(() => parseKv(['x']), { message: 'kv[0] is not an object' })
+  t.throws(() => parseKv([{ Key: 'app/config', Value: 42 }]), { message: 'kv[0].Value is not a string' })
+})
+
+function client(outcome: { body?: unknown; index?: number; error?: Error }) {
+  const calls: unknown[][] = []
+  return {
+    calls,
+    client: {
+      get: async (...args: unknown[]): Promise<ConsulResponse> => {
+        calls.push(args)
+        if (outcome.error) throw outcome.error
+        return { body: outcome.body, index: outcome.index }
+      },
+    } as unknown as ConsulClient,
+  }
+}
+
+t.test('a 404 is a missing key, with the index to block on', async (t) => {
+  const { client: c } = client({ error: new ConsulHttpError('GET /v1/kv/app/config', 404, '', 57) })
+  const res = await new KvGetDependency('app/config').fetch(c, { index: 0, waitMs: 60_000 })
+  t.same(res, { data: { Exists: false, Value: '' }, index: 57 })
+})
+
+t.test('other HTTP errors stay errors', async (t) => {
+  const denied = new ConsulHttpError('GET /v1/kv/app/config', 403, 'Permission denied: token lacks permission \'key:read\' on "app/config"')
+  const { client: c } = client({ error: denied })
+  await t.rejects(new KvGetDependency('app/config').fetch(c, { waitMs: 1 }), denied)
+})
+
+t.test('fetch keeps slashes in the key, encodes the rest, and validates', async (t) => {
+  const { client: c, calls } = client({ body: kvBody(Buffer.from('x').toString('base64')), index: 201 })
+  const res = await new KvGetDependency('app/my key?/v1').fetch(c, { index: 200, waitMs: 60_000 })
+  t.same(res, { data: { Exists: true, Value: 'x' }, index: 201 })
+  t.same(calls[0], ['/v1/kv/app/my%20key%3F/v1', {}, { index: 200, waitMs: 60_000, signal: undefined }])
+
+  const bad = client({ body: { Value: 'eA==' } })
+  const err = await new KvGetDependency('app/config').fetch(bad.client, { waitMs: 1 }).catch((e: unknown) => e)
+  t.ok(err instanceof ConsulResponseError)
+  t.equal((err as Error).message, 'consul GET /v1/kv/app/config: invalid response: kv is not an array')
+})
