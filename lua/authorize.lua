@@ -16,21 +16,19 @@
 -- pure functions, which the tests drive. Under HAProxy (`lua-load` or `lua-load-per-thread`)
 -- it also reads its environment once, opens the map and registers the action and the fetch.
 --
--- Bounding the agent call. 2.6's httpclient has a fixed 5 s connect timeout, and the request's
--- `timeout` field (250 ms here) sets its "timeout server"; a timed-out attempt is retried 3
--- times, so a silent agent costs about 4 x 250 ms before the answer is a synthetic 504
--- (measured: 3.6 s with 900 ms). In tcp mode the hard bound is `tcp-request inspect-delay
--- 1s`: once it expires, tcp_inspect_request resumes the rule with ACT_OPT_FINAL, hlua_action
--- resumes the script with yielding forbidden, and the script's next yield inside the
--- httpclient wait makes hlua log "Lua function 'authorize': aborting Lua processing on expired
--- timeout" and return ACT_RET_CONT (had the action reported a yield instead, tcp_rules.c
--- would log "yield not allowed if the inspect-delay expired" and reject as an internal
--- error). Either way the script never writes "allow": it stores decision "deny" / reason
--- "agent-timeout" before it starts waiting, so the next rule, `reject unless
--- { var(txn.mesh_decision) -m str allow }`, closes the connection (seen with HAProxy 2.6.12:
--- rejected at 1002 ms, reason agent-timeout). A Lua error ends the same way. In http mode
--- (`http-request lua.authorize`) there is no inspect-delay, so the httpclient bound applies.
--- `tune.lua.session-timeout` counts only Lua run time, never the wait.
+-- Bounding the agent call (HAProxy 2.6.12, read in its sources and seen in a smoke run). The
+-- request's `timeout` field (250 ms) sets the httpclient's "timeout server"; a timed-out
+-- attempt is retried 3 times, so a silent agent costs about 4 x 250 ms before a synthetic 504
+-- (a refused connection: 3 retries 1 s apart, then a 503). In tcp mode the hard bound is
+-- `tcp-request inspect-delay 1s`: when it expires, tcp_inspect_request re-runs the rule with
+-- ACT_OPT_FINAL, hlua resumes the script with yielding forbidden, the script's next yield
+-- inside the httpclient wait aborts it ("Lua function 'authorize': aborting Lua processing on
+-- expired timeout") and the action returns ACT_RET_CONT. The script stored decision "deny",
+-- reason "agent-timeout" before it began to wait, so the next rule, `reject unless
+-- { var(txn.mesh_decision) -m str allow }`, closes the connection (measured: rejected at
+-- 1002 ms). A Lua error ends the same way. With `http-request lua.authorize` there is no
+-- inspect-delay, so only the httpclient bound applies. `tune.lua.session-timeout` counts Lua
+-- run time only, never the wait.
 
 -- Limits: the agent must be reachable as `http://<ip>:<port>`. https and unix-socket agents
 -- are not supported by this Lua path: decisions then come from the map alone and every
@@ -363,12 +361,11 @@ function M.agent_request(agent, token, target, uri, serial)
 end
 
 -- Turns an httpclient response into decision, reason, cacheable. Anything odd is a deny.
--- No status, or the 502/503/504 HAProxy makes up, after a full timeout means "agent-timeout".
+-- No status, or the 504 HAProxy makes up, after a full timeout means "agent-timeout".
 function M.agent_verdict(res, elapsed_ms)
   local status = type(res) == "table" and res.status or nil
   if status ~= 200 then
-    local synthetic = status == nil or status == 0 or status == 502 or status == 503
-      or status == 504
+    local synthetic = status == nil or status == 0 or status == 504
     if synthetic and (elapsed_ms or 0) >= M.AGENT_TIMEOUT_MS - 50 then
       return "deny", "agent-timeout", false
     end

@@ -34,14 +34,15 @@ export interface ServiceSpec {
 }
 
 /** Starts an agent and waits until its Connect CA answers. */
-export async function startConsul(): Promise<ConsulAgent> {
+export async function startConsul(options: { hcl?: string[]; token?: string } = {}): Promise<ConsulAgent> {
   const [http, serfLan, serfWan, server] = await freePorts(4)
   const addr = `127.0.0.1:${http}`
   let proc: ChildProcess | undefined
   let output = ''
 
   const api: ConsulAgent['api'] = async (method, path, body) => {
-    const res = await fetch(`http://${addr}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body) })
+    const headers: Record<string, string> = options.token ? { 'x-consul-token': options.token } : {}
+    const res = await fetch(`http://${addr}${path}`, { method, headers, body: body === undefined || typeof body === 'string' ? body : JSON.stringify(body) })
     const text = await res.text()
     let parsed: unknown
     try {
@@ -58,6 +59,7 @@ export async function startConsul(): Promise<ConsulAgent> {
       '-http-port', String(http), '-dns-port', '-1', '-grpc-port', '-1',
       '-serf-lan-port', String(serfLan), '-serf-wan-port', String(serfWan), '-server-port', String(server),
       '-hcl', 'ports { grpc_tls = -1 }', '-log-level', 'warn',
+      ...(options.hcl ?? []).flatMap((h) => ['-hcl', h]),
     ]
     proc = spawn(binary('consul'), args, { stdio: ['ignore', 'pipe', 'pipe'] })
     proc.stdout!.on('data', (d) => (output += d))

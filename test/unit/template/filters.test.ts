@@ -1,0 +1,103 @@
+/**
+ * Filters shape what lands in security-sensitive files: the trust bundle,
+ * the authorization table, hashes that version a config. A bundle that
+ * drops a root or an intermediate, or a table that lets an L7 intention
+ * through as "allow", is a real outage or a hole, so each is pinned here.
+ */
+import t from 'tap'
+import type { CaRoots } from '../../../src/dependency/ca-roots.ts'
+import type { Intention } from '../../../src/dependency/intentions-match.ts'
+import { caBundle, filters, intentionTable, pemJoin } from '../../../src/template/filters.ts'
+
+const pem = (name: string) => `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----`
+
+t.test('pemJoin puts exactly one newline between and after blocks', async (t) => {
+  t.equal(pemJoin([`${pem('A')}\n\n`, `\n${pem('B')}`]), `${pem('A')}\n${pem('B')}\n`)
+  t.equal(pemJoin(pem('A')), `${pem('A')}\n`, 'a single block is accepted')
+  t.equal(pemJoin([pem('A'), '', '  \n', null, undefined, 42, pem('B')]), `${pem('A')}\n${pem('B')}\n`, 'empty and non-string entries are skipped')
+  t.equal(pemJoin([]), '')
+  t.equal(pemJoin(undefined), '')
+})
+
+t.test('caBundle includes every root and every intermediate', async (t) => {
+  const roots: CaRoots = {
+    ActiveRootID: 'new',
+    TrustDomain: 'td.consul',
+    Roots: [
+      { ID: 'old', Name: 'old', RootCert: pem('ROOT-OLD'), IntermediateCerts: [pem('INT-OLD-1'), pem('INT-OLD-2')], Active: false },
+      { ID: 'new', Name: 'new', RootCert: `${pem('ROOT-NEW')}\n`, IntermediateCerts: [pem('INT-NEW')], Active: true },
+    ],
+  }
+  const bundle = caBundle(roots)
+  for (const name of ['ROOT-OLD', 'INT-OLD-1', 'INT-OLD-2', 'ROOT-NEW', 'INT-NEW']) t.ok(bundle.includes(`\n${name}\n`), `bundle has ${name}`)
+  t.equal(bundle.match(/-----BEGIN CERTIFICATE-----/g)?.length, 5)
+  t.equal(bundle, [pem('ROOT-OLD'), pem('INT-OLD-1'), pem('INT-OLD-2'), pem('ROOT-NEW'), pem('INT-NEW')].join('\n') + '\n')
+  t.equal(caBundle(undefined), '', 'no roots yet: empty, never "undefined"')
+})
+
+const intention = (over: Partial<Intention>): Intention => ({
+  ID: '',
+  SourceName: 'api',
+  SourceNS: 'default',
+  SourcePartition: 'default',
+  SourcePeer: '',
+  SourceType: 'consul',
+  DestinationName: 'web',
+  Action: 'allow',
+  Permissions: [],
+  Precedence: 9,
+  ...over,
+})
+
+t.test('intentionTable keeps the first rule per source, in precedence order', async (t) => {
+  const rows = intentionTable([
+    intention({ SourceName: 'api', Action: 'allow' }),
+    intention({ SourceName: 'api', Action: 'deny', Precedence: 8 }),
+    intention({ SourceName: 'billing', Action: 'deny' }),
+    intention({ SourceName: '*', Action: 'allow', Precedence: 8 }),
+  ])
+  t.same(rows, [
+    { Source: 'api', Action: 'allow' },
+    { Source: 'billing', Action: 'deny' },
+    { Source: '*', Action: 'allow' },
+  ])
+})
+
+t.test('intentionTable denies L7 intentions and leaves foreign sources to the agent', async (t) => {
+  const rows = intentionTable([
+    intention({ SourceName: 'admin', Action: '', Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/admin' } }] }),
+    intention({ SourceName: 'peered', SourcePeer: 'other-cluster' }),
+    intention({ SourceName: 'team-a', SourceNS: 'team-a' }),
+    intention({ SourceName: 'part', SourcePartition: 'eu' }),
+    intention({ SourceName: 'plain', SourceNS: '', SourcePartition: '' }),
+  ])
+  t.same(rows, [
+    { Source: 'admin', Action: 'deny' },
+    { Source: 'plain', Action: 'allow' },
+  ])
+  t.same(intentionTable(undefined), [])
+})
+
+t.test('base64 filters round-trip UTF-8 text', async (t) => {
+  const enc = filters.base64Encode as (v: string) => string
+  const dec = filters.base64Decode as (v: string) => string
+  t.equal(enc('hello'), 'aGVsbG8=')
+  t.equal(dec('aGVsbG8='), 'hello')
+  t.equal(dec(enc('mode http\n✓ é')), 'mode http\n✓ é')
+})
+
+t.test('sha256 is the hex digest of text, and of JSON for other values', async (t) => {
+  const sha = filters.sha256 as (v: unknown) => string
+  t.equal(sha('hello'), '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824')
+  t.equal(sha(''), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855')
+  t.equal(sha({ a: 1 }), sha('{"a":1}'))
+  t.not(sha({ a: 1 }), sha({ a: 2 }))
+  t.equal(sha(undefined), sha(''), 'undefined hashes like empty text instead of throwing')
+})
+
+t.test('JSON filters', async (t) => {
+  t.equal((filters.toJSON as (v: unknown) => string)({ Port: 21000, Tags: ['a'] }), '{"Port":21000,"Tags":["a"]}')
+  t.equal((filters.toJSONPretty as (v: unknown) => string)({ a: 1 }), '{\n  "a": 1\n}')
+  t.same((filters.parseJSON as (v: string) => unknown)('{"max_conn": 2000}'), { max_conn: 2000 })
+  t.throws(() => (filters.parseJSON as (v: string) => unknown)('{oops'), SyntaxError)
+})

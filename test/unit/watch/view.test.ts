@@ -1,0 +1,237 @@
+/**
+ * A view is one blocking loop, and each Consul rule it follows is a way a
+ * sidecar could go wrong: re-rendering on every wait timeout, blocking forever
+ * on an index that went backwards after an agent restart, hammering a sick
+ * agent, or hanging on shutdown. Real agents do not misbehave on demand, so
+ * these are fault tests against a scripted local stub; the happy path against
+ * a real agent is in test/integration.
+ */
+import t, { type Test } from 'tap'
+import { createServer, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { ConsulClient } from '../../../src/consul/client.ts'
+import type { Dependency, FetchOptions, FetchResult } from '../../../src/dependency/dependency.ts'
+import { KvGetDependency, type KvValue } from '../../../src/dependency/kv-get.ts'
+import { PreparedQueryDependency } from '../../../src/dependency/prepared-query.ts'
+import { ConsulHttpError, ConsulResponseError, ConsulUnreachableError } from '../../../src/errors.ts'
+import { silentLogger } from '../../../src/log.ts'
+import type { Backoff } from '../../../src/watch/backoff.ts'
+import { View, type ViewOptions } from '../../../src/watch/view.ts'
+
+type Reply = { index?: number; status?: number; text?: string; json?: unknown } | 'hang' | 'reset'
+
+/** KV body for app/config holding `value`. */
+const kv = (index: number, value: string): Reply => ({ index, json: [{ Key: 'app/config', Value: Buffer.from(value).toString('base64'), ModifyIndex: index }] })
+
+/** A stub agent whose n-th answer (0-based) is `script(n)`; requests are recorded in order. */
+async function scriptedAgent(t: Test, script: (n: number) => Reply) {
+  const requests: URL[] = []
+  const closed: Promise<void>[] = []
+  const sockets = new Set<Socket>()
+  const server = createServer((req, res) => {
+    const n = requests.push(new URL(req.url!, 'http://stub')) - 1
+    closed[n] = new Promise((resolve) => res.on('close', () => resolve()))
+    answer(res, script(n), req.socket)
+  })
+  server.on('connection', (s) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const client = new ConsulClient({ address: `127.0.0.1:${(server.address() as AddressInfo).port}` })
+  t.teardown(async () => {
+    for (const s of sockets) s.destroy()
+    await client.close()
+    await new Promise<void>((r) => server.close(() => r()))
+  })
+  return { client, requests, closed }
+}
+
+function answer(res: ServerResponse, reply: Reply, socket: Socket) {
+  if (reply === 'hang') return
+  if (reply === 'reset') return void socket.destroy()
+  const headers: Record<string, string> = reply.index === undefined ? {} : { 'x-consul-index': String(reply.index) }
+  res.writeHead(reply.status ?? 200, headers)
+  res.end(reply.text ?? JSON.stringify(reply.json))
+}
+
+/** Polls `cond` until true; fails after a generous bound instead of hanging. */
+async function until(cond: () => boolean, what: string, boundMs = 5_000) {
+  const started = Date.now()
+  while (!cond()) {
+    if (Date.now() - started > boundMs) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+function recorder() {
+  const data: unknown[] = []
+  const errors: unknown[] = []
+  return { data, errors, events: { onData: (_id: string, d: unknown) => data.push(d), onError: (_id: string, e: unknown) => errors.push(e) } }
+}
+
+const fast = (over: Partial<ViewOptions> = {}): ViewOptions => ({
+  waitMs: 60_000,
+  minIntervalMs: 5,
+  pollIntervalMs: 10_000,
+  backoff: { delay: () => 5 },
+  ...over,
+})
+
+const values = (data: unknown[]) => data.map((d) => (d as KvValue).Value)
+
+t.test('fault stub: a same-index answer is a wait timeout and renders nothing', async (t) => {
+  const script = [kv(10, 'a'), kv(10, 'ignored: same index'), kv(11, 'b')]
+  const { client, requests } = await scriptedAgent(t, (n) => script[n] ?? 'hang')
+  const rec = recorder()
+  const view = new View(new KvGetDependency('app/config'), client, rec.events, silentLogger, fast())
+  view.start()
+  await until(() => requests.length === 4, 'the fourth (blocking) request')
+  await view.stop()
+  t.same(values(rec.data), ['a', 'b'])
+  t.notOk(requests[0]!.searchParams.has('index'), 'the first read does not block')
+  t.equal(requests[1]!.searchParams.get('index'), '10')
+  t.equal(requests[1]!.searchParams.get('wait'), '60000ms')
+  t.equal(requests[2]!.searchParams.get('index'), '10', 'after a timeout the same index is asked again')
+  t.equal(requests[3]!.searchParams.get('index'), '11')
+  t.same(rec.errors, [])
+})
+
+t.test('fault stub: an index that goes backwards resets to 0 and the data still arrives', async (t) => {
+  const script = [kv(50, 'before restart'), kv(7, 'after restart'), kv(8, 'after restart')]
+  const { client, requests } = await scriptedAgent(t, (n) => script[n] ?? 'hang')
+  const rec = recorder()
+  const view = new View(new KvGetDependency('app/config'), client, rec.events, silentLogger, fast())
+  view.start()
+  await until(() => requests.length === 4, 'the fourth request')
+  await view.stop()
+  t.same(values(rec.data), ['before restart', 'after restart'])
+  t.equal(requests[1]!.searchParams.get('index'), '50')
+  t.notOk(requests[2]!.searchParams.has('index'), 'after going backwards the next read starts from 0')
+  t.notOk(requests[2]!.searchParams.has('wait'))
+  t.equal(requests[3]!.searchParams.get('index'), '8', 'then blocking resumes from the new index')
+})
+
+t.test('fault stub: a new index with deep-equal data is dropped', async (t) => {
+  const script = [kv(10, 'a'), kv(11, 'a'), kv(12, 'c')]
+  const { client, requests } = await scriptedAgent(t, (n) => script[n] ?? 'hang')
+  const rec = recorder()
+  const view = new View(new KvGetDependency('app/config'), client, rec.events, silentLogger, fast())
+  view.start()
+  await until(() => requests.length === 4, 'the fourth request')
+  await view.stop()
+  t.same(values(rec.data), ['a', 'c'])
+  t.equal(requests[2]!.searchParams.get('index'), '11', 'the index still advances')
+})
+
+t.test('fault stub: errors go to onError, retry with backoff, and keep the last good data', async (t) => {
+  const script: Reply[] = [
+    { status: 500, text: 'No cluster leader' },
+    'reset',
+    { status: 200, index: 3, text: '[{"Key": "app/config", "Val' },
+    kv(3, 'a'),
+    { status: 403, text: 'Permission denied: token lacks permission \'key:read\' on "app/config"' },
+    kv(3, 'a'),
+  ]
+  const { client, requests } = await scriptedAgent(t, (n) => script[n] ?? 'hang')
+  const attempts: number[] = []
+  const backoff: Backoff = { delay: (n) => (attempts.push(n), 5) }
+  const rec = recorder()
+  const view = new View(new KvGetDependency('app/config'), client, rec.events, silentLogger, fast({ backoff }))
+  view.start()
+  await until(() => requests.length === 7, 'the seventh request')
+  await view.stop()
+
+  t.equal(rec.errors.length, 4)
+  t.ok(rec.errors[0] instanceof ConsulHttpError)
+  t.match(rec.errors[0], { status: 500, message: /No cluster leader/ })
+  t.ok(rec.errors[1] instanceof ConsulUnreachableError, 'a reset is reported as unreachable')
+  t.ok(rec.errors[2] instanceof ConsulResponseError, 'malformed JSON is reported as an invalid response')
+  t.match(rec.errors[3], { status: 403, message: /Permission denied/ })
+  t.same(attempts, [1, 2, 3, 1], 'backoff grows with each failure and restarts after a success')
+  t.same(values(rec.data), ['a'], 'after the error the same data is not delivered again')
+  t.equal(requests[5]!.searchParams.get('index'), '3', 'an error does not lose the index')
+})
+
+t.test('fault stub: stop() aborts an in-flight blocking request promptly', async (t) => {
+  const { client, requests, closed } = await scriptedAgent(t, (n) => (n === 0 ? kv(5, 'a') : 'hang'))
+  const rec = recorder()
+  const view = new View(new KvGetDependency('app/config'), client, rec.events, silentLogger, fast())
+  view.start()
+  await until(() => requests.length === 2, 'the blocking request')
+  const started = Date.now()
+  await view.stop()
+  t.ok(Date.now() - started < 2_000, 'stop did not wait for the 60 s blocking query')
+  let socketClosed = false
+  void closed[1]!.then(() => (socketClosed = true))
+  await until(() => socketClosed, 'the stub to see the request go away')
+  t.ok(socketClosed, 'the request was cancelled on the wire')
+  t.same(rec.errors, [], 'stopping is not an error')
+  t.equal(requests.length, 2, 'no request after stop')
+})
+
+t.test('fault stub: stop() also ends a backoff sleep', async (t) => {
+  const { client } = await scriptedAgent(t, () => ({ status: 500, text: 'No cluster leader' }))
+  const rec = recorder()
+  const view = new View(new KvGetDependency('app/config'), client, rec.events, silentLogger, fast({ backoff: { delay: () => 60_000 } }))
+  view.start()
+  await until(() => rec.errors.length === 1, 'the first error')
+  const started = Date.now()
+  await view.stop()
+  t.ok(Date.now() - started < 2_000, 'stop did not wait out the 60 s backoff')
+})
+
+t.test('fault stub: an index that changes on every answer cannot make the view spin', async (t) => {
+  const { client, requests } = await scriptedAgent(t, (n) => kv(100 + n, `v${n}`))
+  const rec = recorder()
+  const view = new View(new KvGetDependency('app/config'), client, rec.events, silentLogger, fast({ minIntervalMs: 200 }))
+  view.start()
+  await new Promise((r) => setTimeout(r, 1_000))
+  await view.stop()
+  t.ok(requests.length >= 2, `kept watching (${requests.length} requests)`)
+  t.ok(requests.length <= 7, `at most one request per 200 ms (${requests.length} in 1 s)`)
+  t.equal(rec.data.length, requests.length, 'each changed answer was delivered')
+})
+
+t.test('fault stub: a prepared query is polled on its interval, never as a blocking query', async (t) => {
+  const { client, requests } = await scriptedAgent(t, () => ({ json: { Service: 'db', Nodes: [], Datacenter: 'dc1' } }))
+  const rec = recorder()
+  const view = new View(new PreparedQueryDependency('db'), client, rec.events, silentLogger, fast({ pollIntervalMs: 200 }))
+  view.start()
+  await new Promise((r) => setTimeout(r, 1_000))
+  await view.stop()
+  t.ok(requests.length >= 2 && requests.length <= 7, `polled every 200 ms (${requests.length} requests in 1 s)`)
+  t.ok(requests.every((u) => !u.searchParams.has('index') && !u.searchParams.has('wait')))
+  t.equal(rec.data.length, 1, 'unchanged poll results are delivered once')
+})
+
+t.test('hash-blocking dependencies send back the last content hash', async (t) => {
+  const seen: FetchOptions[] = []
+  const answers: Array<FetchResult<string>> = [
+    { data: 'proxy v1', hash: 'h1' },
+    { data: 'proxy v1', hash: 'h1' },
+    { data: 'proxy v2', hash: 'h2' },
+  ]
+  const dep: Dependency<string> = {
+    id: 'agent.service(web-sidecar-proxy)',
+    blocking: 'hash',
+    fetch: (_c, o) => {
+      seen.push({ ...o, signal: undefined })
+      const next = answers.shift()
+      if (next) return Promise.resolve(next)
+      return new Promise((_resolve, reject) => o.signal?.addEventListener('abort', () => reject(new Error('aborted'))))
+    },
+  }
+  const rec = recorder()
+  const view = new View(dep, {} as ConsulClient, rec.events, silentLogger, fast())
+  view.start()
+  await until(() => seen.length === 4, 'the fourth fetch')
+  await view.stop()
+  t.same(rec.data, ['proxy v1', 'proxy v2'])
+  t.same(
+    seen.map((o) => o.hash),
+    [undefined, 'h1', 'h1', 'h2'],
+  )
+  t.ok(seen.every((o) => o.waitMs === 60_000))
+  t.same(rec.errors, [])
+})
