@@ -77,9 +77,9 @@ interface Fns {
 }
 
 /** Functions bound to a fresh render over `brain`. */
-function rendering(brain: Brain, proxyId: string | undefined = 'web-sidecar-proxy', env: NodeJS.ProcessEnv = {}) {
+function rendering(brain: Brain, proxyId = 'web-sidecar-proxy', env: NodeJS.ProcessEnv = {}) {
   const tracker = new Tracker(brain)
-  const scope: RenderScope = { tracker, proxyId, env }
+  const scope: RenderScope = { tracker, proxyId: proxyId || undefined, env }
   return { fns: createFunctions(scope) as unknown as Fns, tracker, scope }
 }
 
@@ -184,7 +184,7 @@ t.test('service() reads the generic health query', async (t) => {
 })
 
 t.test('env() reads the given environment; unset is empty', async (t) => {
-  const { fns, tracker } = rendering(new Brain(), undefined, { NOMAD_ALLOC_ID: '5b0e', EMPTY: '' })
+  const { fns, tracker } = rendering(new Brain(), '', { NOMAD_ALLOC_ID: '5b0e', EMPTY: '' })
   t.equal(fns.env('NOMAD_ALLOC_ID'), '5b0e')
   t.equal(fns.env('EMPTY'), '')
   t.equal(fns.env('UNSET_VARIABLE'), '')
@@ -192,7 +192,7 @@ t.test('env() reads the given environment; unset is empty', async (t) => {
 })
 
 t.test('misuse is a clear error', async (t) => {
-  const { fns } = rendering(new Brain(), undefined)
+  const { fns } = rendering(new Brain(), '')
   t.throws(() => fns.connectProxy(), { message: 'connectProxy() needs --proxy-id or --sidecar-for' })
   t.throws(() => fns.upstreams(), { message: /needs --proxy-id/ })
   const idle = createFunctions({ tracker: undefined, proxyId: 'p', env: {} }) as unknown as Fns

@@ -1,0 +1,48 @@
+/**
+ * The local services the sidecars sit in front of in end-to-end tests: an
+ * HTTP app that answers with its own name and a 1 KB body, and a TCP app that
+ * echoes with its name as prefix. Both listen on loopback only.
+ */
+import { createServer as createHttpServer } from 'node:http'
+import { createServer as createTcpServer, type Server } from 'node:net'
+
+export interface App {
+  port: number
+  close(): Promise<void>
+}
+
+const BODY = 'x'.repeat(1024)
+
+/** An HTTP app answering `<name> <path>\n` plus a 1 KB body. */
+export async function httpApp(name: string, port = 0): Promise<App> {
+  const server = createHttpServer((req, res) => {
+    res.setHeader('content-type', 'text/plain')
+    res.end(`${name} ${req.url}\n${BODY}`)
+  })
+  return listen(server, port)
+}
+
+/** A TCP app that echoes each chunk back as `<name>:<chunk>`. */
+export async function tcpApp(name: string, port = 0): Promise<App> {
+  const server = createTcpServer((sock) => {
+    sock.on('data', (d) => sock.write(`${name}:${d}`))
+    sock.on('error', () => {})
+  })
+  return listen(server, port)
+}
+
+async function listen(server: Server | import('node:http').Server, port: number): Promise<App> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, '127.0.0.1', () => resolve())
+  })
+  const actual = (server.address() as import('node:net').AddressInfo).port
+  return {
+    port: actual,
+    close: () =>
+      new Promise((resolve) => {
+        ;(server as import('node:http').Server).closeAllConnections?.()
+        server.close(() => resolve())
+      }),
+  }
+}

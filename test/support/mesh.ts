@@ -1,0 +1,71 @@
+/**
+ * A two-service mesh for end-to-end tests: a real Consul dev agent, an `api`
+ * and a `web` app, and one `meshplate sidecar` (real HAProxy) in front of
+ * each, with web's upstream listener pointing at api. Sidecar folders live
+ * under the OS temp dir because HAProxy's unix socket paths must stay short.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { httpApp, tcpApp, type App } from './apps.ts'
+import { startConsul, type ConsulAgent } from './consul.ts'
+import { freePorts } from './ports.ts'
+import { eventually, meshplate, type Running } from './process.ts'
+
+export interface Mesh {
+  consul: ConsulAgent
+  apps: { api: App; web: App }
+  sidecars: { api: Running; web: Running }
+  dirs: { api: string; web: string }
+  ports: { apiPublic: number; webPublic: number; upstream: number }
+  /** One request through web's upstream listener; resolves to the status and body or an error string. */
+  stop(): Promise<void>
+}
+
+export interface MeshOptions {
+  protocol: 'tcp' | 'http'
+}
+
+/** Starts Consul, both apps and both sidecars, and waits until web -> api answers. */
+export async function startMesh(o: MeshOptions): Promise<Mesh> {
+  const consul = await startConsul()
+  const app = o.protocol === 'http' ? httpApp : tcpApp
+  const apps = { api: await app('api'), web: await app('web') }
+  const [apiPublic, webPublic, upstream] = await freePorts(3)
+  const proxyConfig = { protocol: o.protocol, bind_address: '127.0.0.1' }
+  await consul.registerWithSidecar({ name: 'api', port: apps.api.port, sidecarPort: apiPublic, proxyConfig })
+  await consul.registerWithSidecar({
+    name: 'web',
+    port: apps.web.port,
+    sidecarPort: webPublic,
+    proxyConfig,
+    upstreams: [{ DestinationName: 'api', LocalBindPort: upstream! }],
+  })
+  const base = mkdtempSync(join(tmpdir(), 'mp-'))
+  const dirs = { api: join(base, 'api'), web: join(base, 'web') }
+  const start = (svc: 'api' | 'web') => meshplate(['sidecar', '--sidecar-for', svc, '--consul-addr', consul.addr, '--dir', dirs[svc]])
+  const sidecars = { api: start('api'), web: start('web') }
+  const mesh: Mesh = {
+    consul,
+    apps,
+    sidecars,
+    dirs,
+    ports: { apiPublic: apiPublic!, webPublic: webPublic!, upstream: upstream! },
+    async stop() {
+      await Promise.all([sidecars.api.stop(), sidecars.web.stop()])
+      await Promise.all([apps.api.close(), apps.web.close()])
+      await consul.stop()
+      rmSync(base, { recursive: true, force: true })
+    },
+  }
+  try {
+    for (const svc of ['api', 'web'] as const) {
+      await eventually(() => /Loading success/.test(sidecars[svc].output()), 20_000, `${svc} sidecar's HAProxy to start`)
+    }
+  } catch (err) {
+    const logs = `api:\n${sidecars.api.output().slice(-2000)}\nweb:\n${sidecars.web.output().slice(-2000)}`
+    await mesh.stop()
+    throw new Error(`${(err as Error).message}\n${logs}`)
+  }
+  return mesh
+}
