@@ -4,7 +4,6 @@
  * HAProxy master-worker as the exec child. The child gets the agent URL and
  * token that lua/authorize.lua needs for sources the table does not decide.
  */
-import { realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseConsulAddress } from '../consul/address.ts'
 import { resolveConfig } from '../config/resolve.ts'
@@ -28,7 +27,6 @@ export async function sidecar(args: CliArgs): Promise<number> {
     templateDir: (a['template-dir'] as string | undefined) ?? shippedTemplateDir,
     luaDir: (a['lua-dir'] as string | undefined) ?? shippedLuaDir,
     haproxy: a.haproxy as string,
-    self: [process.execPath, realpathSync(process.argv[1]!)],
     vars,
   })
   const load = () => rawFromArgs({ ...args, template: [], config: [] }, preset)

@@ -18,6 +18,8 @@ export interface RawTemplate {
   checkTimeout?: string | number
   /** Whether a change to this file sends the exec child its reload signal (default true). */
   reloadExec?: boolean
+  /** Push the written file into a running HAProxy: `{ "socket": "...", "kind": "ssl-cert" | "ssl-ca-file" | "map" }`. */
+  haproxyRuntime?: { socket?: string; kind?: string }
 }
 
 export interface RawConfig {
@@ -47,7 +49,7 @@ export interface RawConfig {
 }
 
 const TOP_KEYS = new Set(['consul', 'proxyId', 'sidecarFor', 'wait', 'timeout', 'dry', 'data', 'record', 'logLevel', 'logFormat', 'vars', 'templates', 'exec'])
-const TEMPLATE_KEYS = new Set(['source', 'destination', 'perms', 'backup', 'command', 'commandTimeout', 'check', 'checkTimeout', 'reloadExec'])
+const TEMPLATE_KEYS = new Set(['source', 'destination', 'perms', 'backup', 'command', 'commandTimeout', 'check', 'checkTimeout', 'reloadExec', 'haproxyRuntime'])
 
 /** Reads one JSON config file; relative template paths become relative to the file. */
 export function readConfigFile(file: string): RawConfig {

@@ -9,6 +9,7 @@ import { resolve as resolvePath } from 'node:path'
 import type { ConsulClientOptions } from '../consul/client.ts'
 import { ConfigError } from '../errors.ts'
 import { toArgv } from '../exec/argv.ts'
+import type { RuntimeKind, RuntimePush } from '../exec/haproxy-runtime.ts'
 import type { LogFormat, LogLevel } from '../log.ts'
 import { parseDuration, parseWait } from './duration.ts'
 import type { RawConfig, RawTemplate } from './raw.ts'
@@ -23,6 +24,7 @@ export interface TemplateConfig {
   check: string[] | undefined
   checkTimeoutMs: number
   reloadExec: boolean
+  haproxyRuntime: RuntimePush | undefined
 }
 
 export interface ExecConfig {
@@ -89,7 +91,16 @@ function resolveTemplate(t: RawTemplate, i: number): TemplateConfig {
     check: t.check === undefined ? undefined : toArgv(t.check, `${field}.check`),
     checkTimeoutMs: parseDuration(t.checkTimeout ?? '30s', `${field}.checkTimeout`),
     reloadExec: t.reloadExec ?? true,
+    haproxyRuntime: t.haproxyRuntime ? resolveRuntime(t.haproxyRuntime, resolvePath(t.destination), `${field}.haproxyRuntime`) : undefined,
   }
+}
+
+const RUNTIME_KINDS: RuntimeKind[] = ['ssl-cert', 'ssl-ca-file', 'map']
+
+function resolveRuntime(r: NonNullable<RawTemplate['haproxyRuntime']>, file: string, field: string): RuntimePush {
+  if (!r.socket) throw new ConfigError(`${field}: missing socket`)
+  if (!RUNTIME_KINDS.includes(r.kind as RuntimeKind)) throw new ConfigError(`${field}: kind "${r.kind}" is not one of ${RUNTIME_KINDS.join(', ')}`)
+  return { socket: resolvePath(r.socket), kind: r.kind as RuntimeKind, file }
 }
 
 function parsePerms(value: string | number, field: string): number {

@@ -6,20 +6,23 @@
 import { execa } from 'execa'
 import { MeshplateError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { pushFile, type RuntimePush } from './haproxy-runtime.ts'
 
-export interface CommandSpec {
-  argv: string[]
-  timeoutMs: number
-}
+export type CommandSpec = { argv: string[]; timeoutMs: number } | { push: RuntimePush }
 
 /** Runs each distinct command once, in first-seen order; returns the failures. */
 export async function runCommands(commands: CommandSpec[], log: Logger): Promise<MeshplateError[]> {
   const seen = new Set<string>()
   const failures: MeshplateError[] = []
   for (const cmd of commands) {
-    const key = JSON.stringify(cmd.argv)
+    const key = JSON.stringify(cmd)
     if (seen.has(key)) continue
     seen.add(key)
+    if ('push' in cmd) {
+      const failure = await runPush(cmd.push, log)
+      if (failure) failures.push(failure)
+      continue
+    }
     const [file, ...args] = cmd.argv
     log.info('running command', { command: cmd.argv.join(' ') })
     try {
@@ -36,6 +39,16 @@ export async function runCommands(commands: CommandSpec[], log: Logger): Promise
   }
   for (const f of failures) log.error(f.message)
   return failures
+}
+
+async function runPush(p: RuntimePush, log: Logger): Promise<MeshplateError | undefined> {
+  try {
+    const pushed = await pushFile(p)
+    log.info(pushed ? 'pushed to HAProxy runtime API' : 'HAProxy not running yet; it reads the file at start', { kind: p.kind, file: p.file })
+    return undefined
+  } catch (err) {
+    return new MeshplateError('COMMAND_FAILED', `HAProxy runtime push of ${p.file} (${p.kind}) failed: ${(err as Error).message}`, { cause: err })
+  }
 }
 
 function firstLine(text: string | undefined): string {

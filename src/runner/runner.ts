@@ -113,6 +113,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
     this.#used = used
     if (!this.#stopped) this.watcher?.sync(used.values())
     for (const tc of result.changed) {
+      if (tc.haproxyRuntime) this.#pending.push({ push: tc.haproxyRuntime })
       if (tc.command) this.#pending.push({ argv: tc.command, timeoutMs: tc.commandTimeoutMs })
       if (tc.reloadExec) result.reloadExec = true
     }

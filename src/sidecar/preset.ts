@@ -17,8 +17,6 @@ export interface SidecarOptions {
   templateDir: string
   luaDir: string
   haproxy: string
-  /** argv prefix that runs this meshplate (for the haproxy-update commands). */
-  self: string[]
   vars: Record<string, string>
 }
 
@@ -26,12 +24,11 @@ export interface SidecarOptions {
 export function sidecarConfig(o: SidecarOptions): RawConfig {
   const dir = resolve(o.dir)
   const socket = join(dir, 'haproxy.sock')
-  const push = (flag: string, file: string) => [...o.self, 'haproxy-update', '--socket', socket, flag, file]
   const file = (name: string) => join(dir, name)
   const templates: RawTemplate[] = [
-    { source: join(o.templateDir, 'leaf.pem.njk'), destination: file('leaf.pem'), perms: '0600', reloadExec: false, command: push('--cert', file('leaf.pem')) },
-    { source: join(o.templateDir, 'roots.pem.njk'), destination: file('roots.pem'), perms: '0644', reloadExec: false, command: push('--ca-file', file('roots.pem')) },
-    { source: join(o.templateDir, 'intentions.map.njk'), destination: file('intentions.map'), perms: '0644', reloadExec: false, command: push('--map', file('intentions.map')) },
+    { source: join(o.templateDir, 'leaf.pem.njk'), destination: file('leaf.pem'), perms: '0600', reloadExec: false, haproxyRuntime: { socket, kind: 'ssl-cert' } },
+    { source: join(o.templateDir, 'roots.pem.njk'), destination: file('roots.pem'), perms: '0644', reloadExec: false, haproxyRuntime: { socket, kind: 'ssl-ca-file' } },
+    { source: join(o.templateDir, 'intentions.map.njk'), destination: file('intentions.map'), perms: '0644', reloadExec: false, haproxyRuntime: { socket, kind: 'map' } },
     { source: join(o.templateDir, 'haproxy.cfg.njk'), destination: file('haproxy.cfg'), perms: '0644', check: [o.haproxy, '-c', '-q', '-f', '{{path}}'] },
   ]
   return {

@@ -8,7 +8,7 @@
  */
 import t from 'tap'
 import { chmodSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { atomicWrite, type WriteTarget } from '../../../src/render/atomic-write.ts'
 
 const target = (destination: string, over: Partial<WriteTarget> = {}): WriteTarget => ({ destination, backup: false, checkTimeoutMs: 10_000, ...over })
@@ -95,20 +95,16 @@ t.test('missing parent folders are created', async (t) => {
 })
 
 t.test('the check runs on the temp file, via {{path}}, before the rename', async (t) => {
-  const dir = t.testdir({ 'haproxy.cfg': 'old\n' })
+  const root = t.testdir({ live: { 'haproxy.cfg': 'old\n' }, out: {} })
+  const dir = join(root, 'live')
   const dest = join(dir, 'haproxy.cfg')
-  const record = join(dir, '..', `${t.name.length}-check-record.json`)
+  const record = join(root, 'out', 'check.json')
   const script = `const fs = require('fs'); const p = process.argv[1];
     fs.writeFileSync(process.argv[2], JSON.stringify({ path: p, content: fs.readFileSync(p, 'utf8'), mode: fs.statSync(p).mode & 0o7777, live: fs.readFileSync(process.argv[3], 'utf8') }))`
-  t.teardown(() => {
-    try {
-      require('node:fs').unlinkSync(record)
-    } catch {}
-  })
   t.same(await atomicWrite('new\n', target(dest, { check: node(script, '{{path}}', record, dest) })), { changed: true })
   const seen = JSON.parse(readFileSync(record, 'utf8'))
   t.not(seen.path, dest, 'the check saw a temp file, not the destination')
-  t.equal(join(seen.path, '..'), dir, 'the temp file is in the destination’s folder (same filesystem for rename)')
+  t.equal(dirname(seen.path), dir, 'the temp file is in the destination’s folder (same filesystem for rename)')
   t.equal(seen.content, 'new\n', 'the temp file holds the new content')
   t.equal(seen.mode, 0o600, 'the temp file is private while it is checked')
   t.equal(seen.live, 'old\n', 'the live file is untouched while the check runs')

@@ -4,7 +4,7 @@
  * (so no half-empty file is written) and names what it waits for, and that a
  * mistake in the template is reported as `file:line` with the right line.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseProxyService } from '../../../src/dependency/agent-service.ts'
@@ -41,7 +41,7 @@ listen {{ u.DestinationName }}
 # {{ vars.region }}
 `
 
-function setup(t: Parameters<Parameters<typeof t.test>[1]>[0], files: Record<string, string>) {
+function setup(t: Test, files: Record<string, string>) {
   const dir = t.testdir(files)
   const scope: RenderScope = { tracker: undefined, proxyId: 'web-sidecar-proxy', env: {} }
   const env = createEnvironment(scope, [dir], { region: 'eu-west-1' })

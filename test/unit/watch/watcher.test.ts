@@ -5,7 +5,7 @@
  * fakes that block until aborted, so the test observes exactly which queries
  * are open.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { ConsulClient } from '../../../src/consul/client.ts'
 import type { Dependency, FetchOptions, FetchResult } from '../../../src/dependency/dependency.ts'
 import { silentLogger } from '../../../src/log.ts'
@@ -39,7 +39,7 @@ async function until(cond: () => boolean, what: string) {
 
 const options = { waitMs: 60_000, minIntervalMs: 1, pollIntervalMs: 10_000, backoff: { delay: () => 1 } }
 
-function setup(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+function setup(t: Test) {
   const data: Array<[string, unknown]> = []
   const errors: unknown[] = []
   const watcher = new Watcher({} as ConsulClient, { onData: (id, d) => data.push([id, d]), onError: (_id, e) => errors.push(e) }, silentLogger, options)

@@ -2,9 +2,39 @@
  * A minimal client for HAProxy's runtime API (the stats socket), used to push
  * a rotated certificate, a new CA bundle or a new intentions map into the
  * running process without a reload. One command per connection, payloads in
- * the `<<` form HAProxy 2.6 accepts.
+ * the `<<` form HAProxy 2.6 accepts. A template's `haproxyRuntime` setting
+ * runs `pushFile` in-process after the file is written: no process spawn,
+ * so an intention change reaches HAProxy in milliseconds.
  */
+import { readFile, stat } from 'node:fs/promises'
 import { createConnection } from 'node:net'
+
+export type RuntimeKind = 'ssl-cert' | 'ssl-ca-file' | 'map'
+
+export interface RuntimePush {
+  socket: string
+  kind: RuntimeKind
+  file: string
+}
+
+/**
+ * Pushes `file` into the HAProxy behind `socket`. Returns false (and does
+ * nothing) when HAProxy is not running yet: it reads the file when it starts.
+ */
+export async function pushFile(p: RuntimePush): Promise<boolean> {
+  const running = await stat(p.socket).then((s) => s.isSocket(), () => false)
+  if (!running) return false
+  const content = await readFile(p.file, 'utf8')
+  try {
+    if (p.kind === 'ssl-cert') await updateCert(p.socket, p.file, content)
+    else if (p.kind === 'ssl-ca-file') await updateCaFile(p.socket, p.file, content)
+    else await updateMap(p.socket, p.file, content)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED' || (err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
+  return true
+}
 
 /** Sends one command (with optional payload) and returns HAProxy's answer. */
 export function runtimeCommand(socket: string, command: string, payload?: string, timeoutMs = 5_000): Promise<string> {
