@@ -1,7 +1,7 @@
 /**
  * The HAProxy Connect sidecar as plain renderer configuration: four shipped
- * templates, their destinations in one folder, the runtime-API pushes that
- * spare a reload for certificates, roots and intentions, the `haproxy -c`
+ * templates, their destinations in one folder, the runtime-API push that
+ * spares a reload for intention changes, the `haproxy -c`
  * check on every config, and HAProxy master-worker under exec mode.
  */
 import { dirname, join, resolve } from 'node:path'
@@ -26,8 +26,11 @@ export function sidecarConfig(o: SidecarOptions): RawConfig {
   const socket = join(dir, 'haproxy.sock')
   const file = (name: string) => join(dir, name)
   const templates: RawTemplate[] = [
-    { source: join(o.templateDir, 'leaf.pem.njk'), destination: file('leaf.pem'), perms: '0600', reloadExec: false, haproxyRuntime: { socket, kind: 'ssl-cert' } },
-    { source: join(o.templateDir, 'roots.pem.njk'), destination: file('roots.pem'), perms: '0644', reloadExec: false, haproxyRuntime: { socket, kind: 'ssl-ca-file' } },
+    // Certificates reload HAProxy (seamlessly) rather than use `set/commit ssl cert|ca-file`: on
+    // HAProxy 2.6.12 a committed cert loses the bind's `verify required`, and committing a CA file
+    // used on server lines crashes the worker (README, "Certificate rotation").
+    { source: join(o.templateDir, 'leaf.pem.njk'), destination: file('leaf.pem'), perms: '0600' },
+    { source: join(o.templateDir, 'roots.pem.njk'), destination: file('roots.pem'), perms: '0644' },
     { source: join(o.templateDir, 'intentions.map.njk'), destination: file('intentions.map'), perms: '0644', reloadExec: false, haproxyRuntime: { socket, kind: 'map' } },
     { source: join(o.templateDir, 'haproxy.cfg.njk'), destination: file('haproxy.cfg'), perms: '0644', check: [o.haproxy, '-c', '-q', '-f', '{{path}}'] },
   ]

@@ -60,10 +60,10 @@ export interface TlsClientOptions {
 }
 
 /** Dials a sidecar's public port with TLS, sends `payload`, resolves with what comes back. */
-export function tlsExchange(o: TlsClientOptions): Promise<Outcome & { peerSerial?: string }> {
+export function tlsExchange(o: TlsClientOptions): Promise<Outcome & { peerFingerprint?: string }> {
   return new Promise((resolve) => {
     let body = ''
-    let peerSerial: string | undefined
+    let peerFingerprint: string | undefined
     const sock = tlsConnect({
       host: '127.0.0.1',
       port: o.port,
@@ -76,18 +76,18 @@ export function tlsExchange(o: TlsClientOptions): Promise<Outcome & { peerSerial
     })
     const timer = setTimeout(() => sock.destroy(new Error('timeout')), o.timeoutMs ?? 3_000)
     sock.on('secureConnect', () => {
-      peerSerial = sock.getPeerCertificate()?.serialNumber
+      peerFingerprint = sock.getPeerCertificate()?.fingerprint256
       sock.write(o.payload)
     })
     sock.on('data', (d) => (body += d))
     sock.on('end', () => sock.end())
     sock.on('close', () => {
       clearTimeout(timer)
-      resolve(body ? { ok: true, body, peerSerial } : { ok: false, error: 'closed without an answer', peerSerial })
+      resolve(body ? { ok: true, body, peerFingerprint } : { ok: false, error: 'closed without an answer', peerFingerprint })
     })
     sock.on('error', (e) => {
       clearTimeout(timer)
-      resolve({ ok: false, error: e.message, peerSerial })
+      resolve({ ok: false, error: e.message, peerFingerprint })
     })
   })
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// Phase 4b, run as its own process so the timings see a fresh heap: fetch the
+// real health answer for a service from the agent once, put it in a Brain the
+// way a View would, and time meshplate's own stages on it with no network:
+// JSON.parse, validation (parseHealthEntries), the View's deep-equal dedupe,
+// template compile, and N renders. Prints one JSON object.
+// Usage: node render-inproc.mjs <consul-addr> <template.njk> <service> <renders>
+import { dirname, join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { isDeepStrictEqual } from 'node:util'
+
+const [addr, file, service, runsArg] = process.argv.slice(2)
+const runs = Number(runsArg ?? 100)
+const dist = join(dirname(fileURLToPath(import.meta.url)), '../../dist')
+const load = (p) => import(pathToFileURL(join(dist, p)).href)
+const { Brain } = await load('template/brain.js')
+const { Template } = await load('template/template.js')
+const { createEnvironment } = await load('template/environment.js')
+const { parseHealthEntries } = await load('dependency/health-entry.js')
+const { HealthServiceDependency } = await load('dependency/health-service.js')
+
+/** Median ms of `n` calls of `fn`. */
+function timeMedian(n, fn) {
+  const t = []
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now()
+    fn()
+    t.push(performance.now() - t0)
+  }
+  t.sort((a, b) => a - b)
+  return { median: t[t.length >> 1], all: t }
+}
+
+const res = await fetch(`http://${addr}/v1/health/service/${encodeURIComponent(service)}?passing`)
+const text = await res.text()
+if (res.status !== 200) throw new Error(`GET health/service/${service}: ${res.status}`)
+const body = JSON.parse(text)
+const entries = parseHealthEntries(body)
+const again = parseHealthEntries(JSON.parse(text))
+
+const scope = { tracker: undefined, proxyId: undefined, env: process.env }
+const env = createEnvironment(scope, [dirname(file)], {})
+const brain = new Brain()
+brain.set(new HealthServiceDependency(service).id, entries)
+const template = new Template(file, env, scope)
+const compile = timeMedian(1, () => template.load())
+let output
+const cold = timeMedian(1, () => (output = template.render(brain).output))
+if (output === undefined) throw new Error('render reported missing data: the brain id does not match the template')
+const renders = timeMedian(runs, () => template.render(brain))
+
+console.log(JSON.stringify({
+  instances: entries.length,
+  responseBytes: text.length,
+  outputBytes: Buffer.byteLength(output),
+  jsonParseMs: timeMedian(20, () => JSON.parse(text)).median,
+  validateMs: timeMedian(20, () => parseHealthEntries(body)).median,
+  deepEqualMs: timeMedian(20, () => isDeepStrictEqual(entries, again)).median,
+  compileMs: compile.median,
+  coldRenderMs: cold.median,
+  renderMedianMs: renders.median,
+  renderP90Ms: renders.all[Math.ceil(0.9 * runs) - 1],
+  renderMinMs: renders.all[0],
+  runs,
+}))
