@@ -4,6 +4,7 @@
  * exits non-zero and lists the data still missing with the last error seen
  * for each, and the destinations are left as they were.
  */
+import type { RawConfig } from '../config/raw.ts'
 import { resolveConfig } from '../config/resolve.ts'
 import { errorLine, MeshplateError } from '../errors.ts'
 import type { BatchResult } from '../runner/runner.ts'
@@ -11,8 +12,13 @@ import { rawFromArgs, setup, type CliArgs } from './setup.ts'
 import { recordSnapshot } from './snapshot.ts'
 
 /** Runs the once mode; resolves to the exit code. */
-export async function once(args: CliArgs): Promise<number> {
-  const config = resolveConfig(rawFromArgs(args))
+export function once(args: CliArgs): Promise<number> {
+  return renderOnce(rawFromArgs(args))
+}
+
+/** Renders the given configuration once (also used by `sidecar --once`). */
+export async function renderOnce(raw: RawConfig): Promise<number> {
+  const config = resolveConfig(raw)
   const deadline = AbortSignal.timeout(config.timeoutMs)
   const session = await setup(config, deadline)
   const { runner, log } = session

@@ -17,6 +17,10 @@ export function sidecarFlags(y: Argv) {
     .option('consul-token', { type: 'string', describe: 'ACL token (CONSUL_HTTP_TOKEN)' })
     .option('consul-token-file', { type: 'string', describe: 'file holding the ACL token (CONSUL_HTTP_TOKEN_FILE)' })
     .option('wait', { type: 'string', describe: 'quiescence MIN[:MAX] (default 0: apply changes at once)' })
+    .option('once', { type: 'boolean', describe: 'render and check the files once, start no HAProxy (CI)' })
+    .option('timeout', { type: 'string', describe: 'with --once: give up after this long (default 30s)' })
+    .option('data', { type: 'string', describe: 'render from a snapshot file instead of Consul' })
+    .option('record', { type: 'string', describe: 'write a snapshot of the data used (0600)' })
     .option('log-level', { type: 'string', choices: ['debug', 'info', 'warn', 'error'] })
     .option('log-format', { type: 'string', choices: ['text', 'json'] })
     .check((a) => {

@@ -3,6 +3,8 @@
  * It renders the shipped (or the user's) templates into one folder and runs
  * HAProxy master-worker as the exec child. The child gets the agent URL and
  * token that lua/authorize.lua needs for sources the table does not decide.
+ * With --once it only renders and checks the files, which is how CI checks a
+ * service's customised templates against a recorded snapshot (--data).
  */
 import { resolve } from 'node:path'
 import { parseConsulAddress } from '../consul/address.ts'
@@ -30,6 +32,11 @@ export async function sidecar(args: CliArgs): Promise<number> {
     vars,
   })
   const load = () => rawFromArgs({ ...args, template: [], config: [] }, preset)
+  if (a.once) {
+    // CI: render and check every file once (from --data or a live agent), start nothing.
+    const { renderOnce } = await import('./once.ts')
+    return renderOnce({ ...load(), exec: undefined })
+  }
   const consul = resolveConfig(load()).consul
   const address = parseConsulAddress(consul.address, consul.tls?.force)
   const childEnv: NodeJS.ProcessEnv = { ...process.env }

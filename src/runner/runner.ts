@@ -92,22 +92,26 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
     const { templates, config, log } = this.deps
     const result: BatchResult = { complete: true, changed: [], missing: new Set(), errors: [], reloadExec: false }
     const used = new Map<string, Dependency>()
+    // Render everything first, with no await in between, so one batch sees one state of the brain.
+    const outputs: Array<[TemplateConfig, string]> = []
     for (const [i, template] of templates.entries()) {
-      const tc = config.templates[i]!
       try {
         const r = template.render(this.deps.brain)
         for (const [id, dep] of r.used) used.set(id, dep)
-        if (r.output === undefined) {
+        if (r.output !== undefined) outputs.push([config.templates[i]!, r.output])
+        else {
           result.complete = false
           r.missing.forEach((m) => result.missing.add(m))
-          continue
         }
-        if (await this.#write(r.output, tc)) result.changed.push(tc)
       } catch (err) {
-        result.complete = false
-        const e = err instanceof MeshplateError ? err : new MeshplateError('WRITE_FAILED', String(err), { cause: err })
-        result.errors.push(e)
-        log.error(e.message)
+        this.#fail(result, err)
+      }
+    }
+    for (const [tc, output] of outputs) {
+      try {
+        if (await this.#write(output, tc)) result.changed.push(tc)
+      } catch (err) {
+        this.#fail(result, err)
       }
     }
     this.#used = used
@@ -125,6 +129,13 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
     }
     this.emit('batch', result)
     return result
+  }
+
+  #fail(result: BatchResult, err: unknown): void {
+    result.complete = false
+    const e = err instanceof MeshplateError ? err : new MeshplateError('WRITE_FAILED', String(err), { cause: err })
+    result.errors.push(e)
+    this.deps.log.error(e.message)
   }
 
   async #write(output: string, tc: TemplateConfig): Promise<boolean> {

@@ -32,7 +32,7 @@ export function sidecarConfig(o: SidecarOptions): RawConfig {
     { source: join(o.templateDir, 'leaf.pem.njk'), destination: file('leaf.pem'), perms: '0600' },
     { source: join(o.templateDir, 'roots.pem.njk'), destination: file('roots.pem'), perms: '0644' },
     { source: join(o.templateDir, 'intentions.map.njk'), destination: file('intentions.map'), perms: '0644', reloadExec: false, haproxyRuntime: { socket, kind: 'map' } },
-    { source: join(o.templateDir, 'haproxy.cfg.njk'), destination: file('haproxy.cfg'), perms: '0644', check: [o.haproxy, '-c', '-q', '-f', '{{path}}'] },
+    { source: join(o.templateDir, 'haproxy.cfg.njk'), destination: file('haproxy.cfg'), perms: '0644', check: [o.haproxy, '-c', '-f', '{{path}}'] },
   ]
   return {
     templates,
