@@ -4,13 +4,16 @@
 // way a View would, and time meshplate's own stages on it with no network:
 // JSON.parse, validation (parseHealthEntries), the View's deep-equal dedupe,
 // template compile, and N renders. Prints one JSON object.
-// Usage: node render-inproc.mjs <consul-addr> <template.njk> <service> <renders>
+// Also times meshplate's atomicWrite of that output into <work-dir>, against a
+// bare write+fsync+rename (the sequence consul-template's renderer.go does).
+// Usage: node render-inproc.mjs <consul-addr> <template.njk> <service> <renders> <work-dir>
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs'
 import { isDeepStrictEqual } from 'node:util'
 
-const [addr, file, service, runsArg] = process.argv.slice(2)
+const [addr, file, service, runsArg, workDir] = process.argv.slice(2)
 const runs = Number(runsArg ?? 100)
 const dist = join(dirname(fileURLToPath(import.meta.url)), '../../dist')
 const load = (p) => import(pathToFileURL(join(dist, p)).href)
@@ -19,6 +22,7 @@ const { Template } = await load('template/template.js')
 const { createEnvironment } = await load('template/environment.js')
 const { parseHealthEntries } = await load('dependency/health-entry.js')
 const { HealthServiceDependency } = await load('dependency/health-service.js')
+const { atomicWrite } = await load('render/atomic-write.js')
 
 /** Median ms of `n` calls of `fn`. */
 function timeMedian(n, fn) {
@@ -50,6 +54,27 @@ const cold = timeMedian(1, () => (output = template.render(brain).output))
 if (output === undefined) throw new Error('render reported missing data: the brain id does not match the template')
 const renders = timeMedian(runs, () => template.render(brain))
 
+/** Median and p90 ms of 30 writes of `output` (changed each time) by `write(content, i)`. */
+async function timeWrites(write) {
+  const t = []
+  for (let i = 0; i < 30; i++) {
+    const t0 = performance.now()
+    await write(`${output}# ${i}\n`, i)
+    t.push(performance.now() - t0)
+  }
+  t.sort((a, b) => a - b)
+  return { median: t[15], p90: t[26] }
+}
+const meshplateWrite = await timeWrites((content) => atomicWrite(content, { destination: join(workDir, 'inproc-atomic.out'), backup: false, checkTimeoutMs: 10_000 }))
+const bareWrite = await timeWrites((content, i) => {
+  const temp = join(workDir, `.inproc-bare.${i}.tmp`)
+  const fd = openSync(temp, 'w', 0o600)
+  writeSync(fd, content)
+  fsyncSync(fd)
+  closeSync(fd)
+  renameSync(temp, join(workDir, 'inproc-bare.out'))
+})
+
 console.log(JSON.stringify({
   instances: entries.length,
   responseBytes: text.length,
@@ -63,4 +88,6 @@ console.log(JSON.stringify({
   renderP90Ms: renders.all[Math.ceil(0.9 * runs) - 1],
   renderMinMs: renders.all[0],
   runs,
+  atomicWriteMs: meshplateWrite,
+  bareWriteMs: bareWrite,
 }))

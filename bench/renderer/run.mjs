@@ -7,16 +7,17 @@
 // and on Ctrl-C. Plain Node.js, no dependencies beyond the repository's build.
 // Usage: node bench/renderer/run.mjs [--quick] [--no-build] [--no-write]
 import { mkdtempSync, rmSync } from 'node:fs'
-import { loadavg, tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { startConsul } from './lib/consul.mjs'
-import { firstRender, nodeBaseline } from './lib/first-render.mjs'
+import { firstRender, nodeBaseline, startOnce } from './lib/first-render.mjs'
 import { OutputWatcher } from './lib/outputs.mjs'
 import { build, machine, requirePeers } from './lib/preflight.mjs'
 import { cpuSeconds, killAllNow, memoryMb, start, stopAll } from './lib/procs.mjs'
 import { section, table, writeResults } from './lib/report.mjs'
+import { sleep } from './lib/stats.mjs'
 import { makeTools } from './lib/tools.mjs'
 import { changeLatency, churn, latencies, startPair } from './lib/watch-phases.mjs'
 
@@ -44,6 +45,16 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     log(`${sig}: stopping everything`)
     cleanup().finally(() => process.exit(130))
   })
+}
+
+/** Waits (at most 5 min) for the 1-minute load average to drop to the CPU count, so timings are less noisy. */
+async function waitForCalm() {
+  const limit = availableParallelism()
+  const deadline = Date.now() + (quick ? 0 : 300_000)
+  while (loadavg()[0] > limit && Date.now() < deadline) {
+    log(`load average ${loadavg()[0].toFixed(1)} > ${limit}: waiting for a calmer machine (up to 5 min)`)
+    await sleep(15_000)
+  }
 }
 
 /** Seeds the small data set: 10 `api` instances (some with their own address) and one KV value. */
@@ -79,6 +90,14 @@ function churnChange(consul) {
   }
 }
 
+/** Peak RSS of `meshplate once` when V8 compiles WebAssembly (undici's llhttp) with Liftoff only. */
+async function liftoffDiagnostic(meshplate, watcher, expected) {
+  const variant = { ...meshplate, key: 'meshplate-liftoff', once: (tpl, out) => meshplate.onceWithNodeFlags(['--liftoff-only'], tpl, out) }
+  const hwm = []
+  for (let i = 0; i < 3; i++) hwm.push((await startOnce(variant, 'once', 'services', join(work, `liftoff-${i}.out`), watcher, (c) => c === expected)).hwm)
+  return hwm
+}
+
 async function phaseBig(consul, tools, watcher, R) {
   const t0 = performance.now()
   const specs = Array.from({ length: P.bigInstances }, (_, i) => ({
@@ -91,7 +110,7 @@ async function phaseBig(consul, tools, watcher, R) {
   log(`registered ${P.bigInstances} instances of big in ${R.big.registerS.toFixed(1)} s`)
   R.big.once = await firstRender({ tools, mode: 'once', tplKey: 'big', pairs: P.pairs, dir: work, watcher, log })
   log('in-process render of the 1,000-instance answer')
-  const proc = start(process.execPath, [join(root, 'bench/renderer/render-inproc.mjs'), consul.addr, tools[0].tpl.big, 'big', String(P.renders)])
+  const proc = start(process.execPath, [join(root, 'bench/renderer/render-inproc.mjs'), consul.addr, tools[0].tpl.big, 'big', String(P.renders), work])
   const exit = await proc.exited
   if (exit.code !== 0) throw new Error(`render-inproc failed: ${proc.tail()}`)
   R.big.inproc = JSON.parse(proc.tail().trim().split('\n').at(-1))
@@ -113,6 +132,7 @@ async function phaseBig(consul, tools, watcher, R) {
 }
 
 async function main() {
+  await waitForCalm()
   const started = performance.now()
   const R = { date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), machine: machine(root, bins) }
   log(`starting consul (${R.machine.consul}); work dir ${work}`)
@@ -125,6 +145,7 @@ async function main() {
     R.baselineNode = await nodeBaseline(P.pairs, start)
     R.firstRun = await firstRender({ tools, mode: 'run', tplKey: 'services', pairs: P.pairs, dir: work, watcher, log })
     R.firstOnce = await firstRender({ tools, mode: 'once', tplKey: 'services', pairs: P.pairs, dir: work, watcher, log })
+    R.liftoff = await liftoffDiagnostic(tools[0], watcher, R.firstOnce.expected)
 
     log('phase 2: change -> file, both tools running')
     let pair = await startPair({ tools, tplKey: 'services', dir: work, watcher, tag: 'latency', initialPred: (c) => c === R.firstRun.expected })

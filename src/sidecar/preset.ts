@@ -26,9 +26,9 @@ export function sidecarConfig(o: SidecarOptions): RawConfig {
   const socket = join(dir, 'haproxy.sock')
   const file = (name: string) => join(dir, name)
   const templates: RawTemplate[] = [
-    // Certificates reload HAProxy (seamlessly) rather than use `set/commit ssl cert|ca-file`: on
-    // HAProxy 2.6.12 a committed cert loses the bind's `verify required`, and committing a CA file
-    // used on server lines crashes the worker (README, "Certificate rotation").
+    // Certificates reload HAProxy (seamlessly) rather than use `set/commit ssl cert|ca-file`:
+    // HAProxy 2.6.12 ignores cert commits after a CA commit and then crashes on the next CA
+    // commit (haproxy#3165; README, "Certificate rotation").
     { source: join(o.templateDir, 'leaf.pem.njk'), destination: file('leaf.pem'), perms: '0600' },
     { source: join(o.templateDir, 'roots.pem.njk'), destination: file('roots.pem'), perms: '0644' },
     { source: join(o.templateDir, 'intentions.map.njk'), destination: file('intentions.map'), perms: '0644', reloadExec: false, haproxyRuntime: { socket, kind: 'map' } },

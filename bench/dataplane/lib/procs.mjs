@@ -54,9 +54,9 @@ export async function stop(proc, graceMs = 5000) {
   killGroup(proc, 'SIGKILL') // anything the leader left behind in its group
 }
 
-/** Stops every tracked process still running. */
-export async function stopAll() {
-  await Promise.all([...live].map((p) => stop(p)))
+/** Stops every tracked process still running, except `keep` (stopped last by the caller). */
+export async function stopAll(keep) {
+  await Promise.all([...live].filter((p) => p !== keep).map((p) => stop(p)))
 }
 
 /** Last-resort synchronous kill of every tracked group, for process 'exit'. */
@@ -119,4 +119,18 @@ export function haproxyTree(pid) {
   if (!master) return undefined
   const workers = childrenOf(master).filter((c) => commOf(c) === 'haproxy')
   return workers.length ? { master, workers } : undefined
+}
+
+/** Busy and total CPU time of the whole machine so far, in seconds (from /proc/stat). */
+export function machineCpu() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number)
+  const total = f.reduce((a, b) => a + b, 0)
+  const idle = f[3] + f[4] // idle + iowait
+  return { busy: (total - idle) / clockTicks, total: total / clockTicks }
+}
+
+/** CPU time of this process plus its reaped children (wrk, once it has exited), in seconds. */
+export function ownCpu() {
+  const f = stat('self')
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / clockTicks
 }

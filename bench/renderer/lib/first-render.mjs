@@ -5,30 +5,39 @@
 import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { stop } from './procs.mjs'
+import { memoryMb, stop } from './procs.mjs'
 
 const FILE_TIMEOUT_MS = 20_000
 const EXIT_TIMEOUT_MS = 20_000
 
-/** One start: resolves to { file, exit } in ms after spawn (exit only for once mode). */
-async function startOnce(tool, mode, tplKey, out, watcher, pred) {
+/**
+ * One start: resolves to { file, exit, hwm } (ms after spawn; exit only for once
+ * mode; hwm = VmHWM in MB, read every 2 ms until exit or, in run mode, at the first render).
+ */
+export async function startOnce(tool, mode, tplKey, out, watcher, pred) {
   rmSync(out, { force: true })
   const t0 = performance.now()
   const proc = tool[mode](tool.tpl[tplKey], out)
+  let hwm = 0
+  const sample = () => (hwm = Math.max(hwm, memoryMb(proc.pid)?.hwm ?? 0))
+  const sampler = setInterval(sample, 2)
   const tFile = await watcher.waitFor(out, pred, FILE_TIMEOUT_MS)
   let exit
   if (mode === 'once') {
     const done = await Promise.race([proc.exited, new Promise((r) => setTimeout(r, EXIT_TIMEOUT_MS))])
+    clearInterval(sampler)
     exit = performance.now() - t0
     if (!done || done.code !== 0) {
       await stop(proc)
       throw new Error(`${tool.key} once (${tplKey}) did not exit 0 in time: ${proc.tail().slice(-400)}`)
     }
   } else {
+    sample()
+    clearInterval(sampler)
     await stop(proc)
   }
   if (tFile === undefined) throw new Error(`${tool.key} ${mode} (${tplKey}) wrote no expected render in ${FILE_TIMEOUT_MS} ms: ${proc.tail().slice(-400)}`)
-  return { file: tFile - t0, exit }
+  return { file: tFile - t0, exit, hwm }
 }
 
 /** Alternating starts of both tools; returns { expected, byTool: {key: {file: [], exit: []}} }. */
@@ -38,12 +47,13 @@ export async function firstRender({ tools, mode, tplKey, pairs, dir, watcher, lo
   for (const tool of tools) await startOnce(tool, mode, tplKey, outOf(tool, 'warm'), watcher, (c) => c.length > 0)
   const [a, b] = tools.map((t) => readFileSync(outOf(t, 'warm'), 'utf8'))
   if (a !== b) throw new Error(`${tplKey}: the two tools rendered different content (${a.length} vs ${b.length} bytes); fix the templates`)
-  const byTool = Object.fromEntries(tools.map((t) => [t.key, { file: [], exit: [] }]))
+  const byTool = Object.fromEntries(tools.map((t) => [t.key, { file: [], exit: [], hwm: [] }]))
   for (let i = 0; i < pairs; i++) {
     const order = i % 2 === 0 ? tools : [...tools].reverse()
     for (const tool of order) {
       const r = await startOnce(tool, mode, tplKey, outOf(tool, i), watcher, (c) => c === a)
       byTool[tool.key].file.push(r.file)
+      byTool[tool.key].hwm.push(r.hwm)
       if (r.exit !== undefined) byTool[tool.key].exit.push(r.exit)
     }
     log(`  ${mode}/${tplKey} pair ${i + 1}/${pairs}: ${tools.map((t) => `${t.key} ${byTool[t.key].file.at(-1).toFixed(0)} ms`).join(', ')}`)

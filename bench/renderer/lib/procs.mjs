@@ -12,9 +12,14 @@ try {
   // keep the Linux default
 }
 
-/** Spawns a tracked process; `proc.tail()` gives its last output for error messages. */
-export function start(cmd, args, options = {}) {
+/**
+ * Spawns a tracked process; `proc.tail()` gives its last output for error messages.
+ * `stopSignal` is what stops it gracefully (consul-template only exits on SIGINT,
+ * its default kill_signal: it forwards SIGTERM to a child it would supervise).
+ */
+export function start(cmd, args, { stopSignal = 'SIGTERM', ...options } = {}) {
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options })
+  proc.stopSignal = stopSignal
   let tail = ''
   const keep = (d) => {
     tail = (tail + d).slice(-4000)
@@ -29,10 +34,10 @@ export function start(cmd, args, options = {}) {
   return proc
 }
 
-/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+/** Its stop signal, then SIGKILL after `graceMs`; resolves once the process is gone. */
 export async function stop(proc, graceMs = 3000) {
   if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
-  proc.kill('SIGTERM')
+  proc.kill(proc.stopSignal)
   const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs)
   await proc.exited
   clearTimeout(timer)
@@ -71,7 +76,10 @@ export function memoryMb(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8')
     const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1])
-    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 }
+    const rss = kb('VmRSS') / 1024
+    const hwm = kb('VmHWM') / 1024
+    // A zombie (exited, not yet reaped) has no Vm* lines.
+    return Number.isFinite(rss) && Number.isFinite(hwm) ? { rss, hwm } : undefined
   } catch {
     return undefined
   }

@@ -10,7 +10,10 @@ function cleanEnv() {
   return env
 }
 
-/** Both tools as { key, label, run(tpl, out), once(tpl, out), tpl: {services, big} }. */
+/**
+ * Both tools as { key, run(tpl, out), once(tpl, out), tpl: {services, big} };
+ * meshplate also has onceWithNodeFlags(flags, tpl, out) for diagnostics.
+ */
 export function makeTools({ root, consulTemplateBin, addr }) {
   const env = cleanEnv()
   const templates = join(root, 'bench/renderer/templates')
@@ -22,12 +25,13 @@ export function makeTools({ root, consulTemplateBin, addr }) {
       key: 'meshplate',
       run: (tpl, out) => start(process.execPath, mp('run', tpl, out), { env }),
       once: (tpl, out) => start(process.execPath, mp('once', tpl, out), { env }),
+      onceWithNodeFlags: (flags, tpl, out) => start(process.execPath, [...flags, ...mp('once', tpl, out)], { env }),
       tpl: { services: join(templates, 'services.njk'), big: join(templates, 'big.njk') },
     },
     {
       key: 'consul-template',
-      run: (tpl, out) => start(consulTemplateBin, ct([], tpl, out), { env }),
-      once: (tpl, out) => start(consulTemplateBin, ct(['-once'], tpl, out), { env }),
+      run: (tpl, out) => start(consulTemplateBin, ct([], tpl, out), { env, stopSignal: 'SIGINT' }),
+      once: (tpl, out) => start(consulTemplateBin, ct(['-once'], tpl, out), { env, stopSignal: 'SIGINT' }),
       tpl: { services: join(templates, 'services.ctmpl'), big: join(templates, 'big.ctmpl') },
     },
   ]

@@ -1,0 +1,230 @@
+// Turns the runs into the Markdown printed to stdout and into the "Dataplane"
+// section of bench/RESULTS.md (every other section of that file, the
+// renderer benchmark's for one, is kept exactly as it was): one table per
+// path, ratios against the ideal pair, the goals with verdicts, and where a
+// goal is missed, what the template variants say the difference is made of.
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+
+const median = (xs) => {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b)
+  if (!v.length) return NaN
+  const m = v.length >> 1
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2
+}
+const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '—')
+const pct = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(0)}%` : '—')
+const int = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—')
+
+/** Aggregates: medians over rounds of each figure, per test and path. */
+export function aggregate(R) {
+  const pick = (test, path) => R.rows.filter((r) => r.test === test && r.path === path)
+  const has = (test, path) => pick(test, path).length > 0
+  const med = (test, path, fn) => (has(test, path) ? median(pick(test, path).map(fn)) : NaN)
+  const added = (path, field) =>
+    has('latency', path) ? median(pick('latency', path).map((r) => r[field] - R.rows.find((d) => d.test === 'latency' && d.path === 'direct' && d.round === r.round)[field])) : NaN
+  const A = {}
+  const keys = new Set(R.rows.map((r) => r.path))
+  for (const k of keys) {
+    A[k] = {
+      p50: med('latency', k, (r) => r.p50),
+      p99: med('latency', k, (r) => r.p99),
+      addedP50: k === 'direct' ? NaN : added(k, 'p50'),
+      addedP99: k === 'direct' ? NaN : added(k, 'p99'),
+      rps: med('throughput', k, (r) => r.rps),
+      cpuPer1k: med('throughput', k, (r) => (1e6 * r.cpuS) / r.requests), // ms of CPU per 1,000 requests
+      meshplateCpuPer1k: med('throughput', k, (r) => (1e6 * r.meshplateCpuS) / r.requests),
+      connRate: med('newconn', k, (r) => r.rps),
+      cpuPerConn: med('newconn', k, (r) => (1e3 * r.cpuS) / r.requests), // ms of CPU per new connection
+      handshakesPerConn: med('newconn', k, (r) => r.handshakes / r.requests),
+      errors: R.rows.filter((r) => r.path === k).reduce((a, r) => a + (r.errors || 0), 0),
+    }
+  }
+  return A
+}
+
+const LABEL = {
+  direct: 'Direct (the app alone)',
+  'ideal-tcp': 'Ideal pair, tcp',
+  tcp: '**Rendered, tcp** (as shipped)',
+  'tcp-noauth': 'Rendered, tcp, authorization off',
+  'ideal-http': 'Ideal pair, http',
+  http: '**Rendered, http** (as shipped)',
+  'http-noauth': 'Rendered, http, authorization off',
+  'http-nolog': 'Rendered, http, logging off',
+  'http-nopeer': 'Rendered, http, upstream identity check off',
+  'http-lean': 'Rendered, http, all three off',
+}
+const ORDER = Object.keys(LABEL)
+
+function mainTable(R, A) {
+  const mem = (key, field) => {
+    const w = R.mem[`${key}/web`]
+    const a = R.mem[`${key}/api`]
+    return w && a && Number.isFinite(w[field]) ? `${f(w[field], 1)} / ${f(a[field], 1)}` : '—'
+  }
+  const head = ['Path', 'added p50 (ms), 1 conn', 'added p99 (ms), 1 conn', 'req/s, 16 conns', 'HAProxy CPU ms / 1k req', 'new conn/s (Connection: close)', 'HAProxy CPU ms / new conn', 'mTLS handshakes / new conn', 'RSS HAProxy web / api (MB)', 'RSS meshplate web / api (MB)']
+  const rows = ORDER.filter((k) => A[k]).map((k) => {
+    const a = A[k]
+    const lat = k === 'direct' ? [`(p50 itself: ${f(a.p50, 3)})`, `(p99 itself: ${f(a.p99, 3)})`] : [f(a.addedP50, 3), f(a.addedP99, 3)]
+    return [LABEL[k], ...lat, int(a.rps), k === 'direct' ? `(app: ${f(a.cpuPer1k, 1)})` : f(a.cpuPer1k, 1), int(a.connRate),
+      k === 'direct' ? `(app: ${f(a.cpuPerConn, 3)})` : f(a.cpuPerConn, 3), k === 'direct' ? '—' : f(a.handshakesPerConn, 2), mem(k, 'haproxyRss'), mem(k, 'meshplateRss')]
+  })
+  return mdTable(head, rows)
+}
+
+function mdTable(head, rows) {
+  const line = (cells) => `| ${cells.join(' | ')} |`
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n')
+}
+
+/** Rendered vs ideal, per mode. */
+function ratios(A) {
+  const r = (m) => ({
+    rps: A[m].rps / A[`ideal-${m}`].rps,
+    p50: A[m].addedP50 / A[`ideal-${m}`].addedP50,
+    p99: A[m].addedP99 / A[`ideal-${m}`].addedP99,
+    cpu: A[m].cpuPer1k / A[`ideal-${m}`].cpuPer1k,
+    conn: A[m].connRate / A[`ideal-${m}`].connRate,
+    cpuConn: A[m].cpuPerConn / A[`ideal-${m}`].cpuPerConn,
+  })
+  return { tcp: r('tcp'), http: r('http') }
+}
+
+function ratioTable(Q) {
+  const head = ['Rendered ÷ ideal', 'req/s (16 conns)', 'added p50', 'added p99', 'CPU per request', 'new conn/s', 'CPU per new conn']
+  const row = (m) => [m, f(Q[m].rps), f(Q[m].p50), f(Q[m].p99), f(Q[m].cpu), f(Q[m].conn), f(Q[m].cpuConn)]
+  return mdTable(head, [row('tcp'), row('http')])
+}
+
+/** Each goal with its measured value per mode and a verdict. */
+function goals(R, A, Q) {
+  const authCost = (m) => A[m].cpuPerConn / A[`${m}-noauth`].cpuPerConn - 1
+  const authRate = (m) => 1 - A[m].connRate / A[`${m}-noauth`].connRate
+  const maxOf = (field, keys) => Math.max(...keys.flatMap((k) => ['web', 'api'].map((h) => R.mem[`${k}/${h}`]?.[field] ?? NaN)))
+  const ok = (cond) => (cond ? 'met' : '**missed**')
+  const G = [
+    { goal: 'Throughput ≥ 95% of ideal (16 keep-alive conns)', tcp: Q.tcp.rps, http: Q.http.rps, show: pct, pass: (x) => x >= 0.95 },
+    { goal: 'Added p50 ≤ 1.1 × ideal (1 keep-alive conn)', tcp: Q.tcp.p50, http: Q.http.p50, show: (x) => `${f(x)} ×`, pass: (x) => x <= 1.1 },
+    { goal: 'Added p99 ≤ 1 ms at moderate load (1 keep-alive conn)', tcp: A.tcp.addedP99, http: A.http.addedP99, show: (x) => `${f(x, 3)} ms`, pass: (x) => x <= 1 },
+    { goal: 'Authorization (table hit) adds ≤ 5% to the CPU cost of a new connection', tcp: authCost('tcp'), http: authCost('http'), show: (x) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}%`, pass: (x) => x <= 0.05 },
+    { goal: '(same, as new conn/s lost)', tcp: authRate('tcp'), http: authRate('http'), show: (x) => `${(100 * x).toFixed(1)}%`, pass: (x) => x <= 0.05 },
+    { goal: 'RSS per HAProxy (master + worker) ≤ 25 MB, largest', tcp: maxOf('haproxyRss', ['tcp']), http: maxOf('haproxyRss', ['http']), show: (x) => `${f(x, 1)} MB`, pass: (x) => x <= 25 },
+    { goal: 'RSS per meshplate process ≤ 60 MB, largest', tcp: maxOf('meshplateRss', ['tcp']), http: maxOf('meshplateRss', ['http']), show: (x) => `${f(x, 1)} MB`, pass: (x) => x <= 60 },
+  ]
+  const rows = G.map((g) => [g.goal, g.show(g.tcp), g.show(g.http), ok(g.pass(g.tcp) && g.pass(g.http)) + (g.pass(g.tcp) !== g.pass(g.http) ? ` (${g.pass(g.tcp) ? 'http' : 'tcp'})` : '')])
+  return { table: mdTable(['Goal', 'tcp', 'http', 'Verdict'], rows), G, authCost, authRate }
+}
+
+/** The "where a goal is missed and why" bullets, from the variants' deltas. */
+function why(R, A, Q, G) {
+  const out = []
+  const us = (ms1k) => ms1k // ms per 1k requests == µs per request
+  const d = (k) => A.http.cpuPer1k - A[k].cpuPer1k
+  const gain = (k) => A[k].rps / A.http.rps - 1
+  const missed = (i, m) => !G.G[i].pass(G.G[i][m])
+  if (missed(0, 'http') || missed(1, 'http') || missed(2, 'http')) {
+    out.push(`- **http mode costs ${f(us(A.http.cpuPer1k - A['ideal-http'].cpuPer1k), 0)} µs more HAProxy CPU per request than the ideal pair** (${f(A.http.cpuPer1k, 1)} vs ${f(A['ideal-http'].cpuPer1k, 1)} ms per 1k requests), which is the throughput gap (${pct(Q.http.rps)} of ideal) on a saturated 2-core box. Taking one feature out of the shipped template at a time: authorization off saves ${f(d('http-noauth'), 0)} µs/request (+${pct(gain('http-noauth'))} req/s), logging off ${f(d('http-nolog'), 0)} µs (+${pct(gain('http-nolog'))}), the upstream identity check off ${f(d('http-nopeer'), 0)} µs (+${pct(gain('http-nopeer'))}); all three off ${f(d('http-lean'), 0)} µs (+${pct(gain('http-lean'))}), leaving ${pct(A['http-lean'].rps / A['ideal-http'].rps)} of ideal throughput and ${f(A['http-lean'].addedP50 / A['ideal-http'].addedP50)} × its added p50.`)
+    out.push('  - *Authorization runs per request, not per connection, in http mode.* `tcp-request content` rules in an HTTP frontend are evaluated for every stream, i.e. every request on a kept-alive (and, on the web→api hop, reused) connection, so `lua.authorize` re-reads `ssl_c_der`, re-walks the DER, re-parses the SPIFFE ID, does 3–4 map lookups and sets 3 txn vars per request. The decision cannot change within one TLS connection; caching it per connection (e.g. `tcp-request session`-scoped `sess.` variables set once, with the content rule skipped when `var(sess.mesh_decision)` is set) would make the http cost per connection, as in tcp mode.')
+    out.push('  - *The upstream identity check runs per response.* `http-response deny unless { lua.mesh_peer_svc ... }` calls Lua, `ssl_s_der` (a fresh DER encoding of the server certificate) and the SPIFFE parse on every response, although the server certificate is fixed per connection. In tcp mode the equivalent `tcp-response content` rule runs once per connection.')
+    out.push('  - *Logging* writes one line per request per hop (two hops) to stderr, formatted with three Lua-set variables on the inbound hop.')
+  }
+  if (missed(0, 'tcp') || missed(1, 'tcp') || missed(2, 'tcp')) {
+    out.push(`- **tcp mode**: ${pct(Q.tcp.rps)} of ideal throughput, ${f(Q.tcp.p50)} × its added p50, ${f(A.tcp.cpuPer1k, 1)} vs ${f(A['ideal-tcp'].cpuPer1k, 1)} ms CPU per 1k requests. On kept-alive connections the rendered tcp config does the same work per byte as the ideal one (authorization, logging and the identity check run once per connection), so a difference here is mostly run-to-run noise on this shared machine; compare the ratios of several runs.`)
+  }
+  if (missed(3, 'tcp') || missed(4, 'tcp')) {
+    out.push(`- **Authorization on new tcp connections**: ${f(A.tcp.cpuPerConn, 3)} vs ${f(A['tcp-noauth'].cpuPerConn, 3)} ms CPU per new connection (${int(A.tcp.connRate)} vs ${int(A['tcp-noauth'].connRate)} conn/s). Each new connection costs a full mTLS handshake on both hops, so the Lua action (a DER walk and map lookups, a few µs) should be within noise of it; a larger gap points at per-connection Lua set-up (a coroutine per stream) or at the log line it feeds.`)
+  }
+  if (missed(3, 'http') || missed(4, 'http')) {
+    out.push(`- **Authorization on new connections in http mode** costs ${(100 * G.authCost('http')).toFixed(1)}% more CPU per client connection (${f(A.http.cpuPerConn, 3)} vs ${f(A['http-noauth'].cpuPerConn, 3)} ms): the web→api connection is reused (${f(A.http.handshakesPerConn, 2)} handshakes per client connection), so the cost per client connection is one request's worth of HAProxy work, and the per-request Lua authorization is a large share of it (see above).`)
+  }
+  if (missed(5, 'tcp') || missed(5, 'http')) {
+    const m = R.mem['http/api'] ?? R.mem['tcp/api']
+    out.push(`- **HAProxy RSS** counts the master and the worker, each of which maps the same libraries, the config, the Lua state(s) and the certificates (largest master alone: ${f(Math.max(...Object.values(R.mem).map((x) => x.masterRss)), 1)} MB; proportional set size of the inbound http hop, shared pages split: ${f(m?.haproxyPss, 1)} MB). Compare with the ideal pair's ${f(R.mem['ideal-http/api']?.haproxyRss, 1)} MB (no Lua).`)
+  }
+  if (missed(6, 'tcp') || missed(6, 'http')) {
+    out.push(`- **meshplate RSS** is a whole Node.js process (V8 heap, undici, nunjucks, yargs, execa) per sidecar: ${f(R.mem['http/api']?.meshplateRss, 1)} MB for the api sidecar in http mode. A bare \`node -e\` already takes about 40 MB here; V8 flags such as \`--max-semi-space-size=1\` / \`--max-old-space-size\`, or lazily importing what the sidecar path does not use, are where this goal can be won.`)
+  }
+  if (!out.length) out.push('- Every goal is met in this run.')
+  return out.join('\n')
+}
+
+/** How much other work shared the machine during the runs. */
+function foreignNote(R) {
+  const shares = R.rows.map((r) => r.foreign).filter(Number.isFinite)
+  const busy = shares.filter((x) => x > 0.1).length
+  const waited = R.rows.reduce((a, r) => a + (r.waited || 0), 0) / 1000
+  const byTest = R.tests.map((t) => `${t.name} ${pct(median(R.rows.filter((r) => r.test === t.name).map((r) => r.foreign)))}`).join(', ')
+  return `- Other work on this shared machine (CPU used during a run by anything but this benchmark's processes, as a share of all CPUs; from /proc/stat): median ${pct(median(shares))} (${byTest}), max ${pct(Math.max(...shares))}; ${busy} of ${shares.length} runs above 10%. Before each run the benchmark waited for the CPUs to be < ${pct(R.quiet.threshold)} busy (at most ${R.quiet.perRunMs / 1000} s per run, ${R.quiet.totalMs / 1000} s in all): ${waited.toFixed(0)} s waited. CPU per request is the figure least distorted by such load; req/s and p99 the most.`
+}
+
+/** Method, checks and caveats. */
+function notes(R, A) {
+  const dec = (k) => Object.entries(R.decisions[k]).map(([d, n]) => `${d} × ${n}`).join(', ') || 'none logged'
+  const errs = Object.entries(A).filter(([, a]) => a.errors).map(([k, a]) => `${k}: ${a.errors}`)
+  const mp = Math.max(...['tcp', 'http'].map((k) => A[k].meshplateCpuPer1k))
+  return [
+    `- Method: one \`consul agent -dev\` on loopback; the app is a single-thread HAProxy answering 1 KB (\`http-request return ... file\`). Rendered pairs are \`web-<key>\` → \`api-<key>\` services with an allow intention each, each side run by \`node dist/cli.js sidecar\` (HAProxy master-worker, its stderr log going to a file), variants through \`--template-dir\` copies made at run time from templates/haproxy. The ideal pairs are hand-written: \`nbthread 1\`, \`verify required\` on both hops with the tcp pair's rendered leaf.pem/roots.pem, no Lua, no logging, \`http-reuse always\` in http. wrk 4.1 \`-t1\`, ${R.seconds} s per run; every path in every test once per round, the order rotated each round; ${R.rounds} rounds; medians. Added latency = path minus direct in the same round. CPU = utime+stime of both hops' HAProxy workers from /proc (not the app's, not wrk's); "ms per 1k requests" equals µs per request, and ÷1000 gives vCPU per 1k req/s. RSS = VmRSS of HAProxy master + worker, and of the meshplate node process, highest seen after warm-up and after each round.`,
+    `- Variants: ${Object.entries(R.variants).filter(([k]) => k !== 'shipped').map(([k, v]) => `\`${k}\` ${v.about}`).join('; ')}.`,
+    `- Authorization as measured (api sidecars' log lines, decision/reason): tcp ${dec('tcp')}; http ${dec('http')}. \`intention-allow\` means the table decided, with no agent call.`,
+    `- meshplate itself is idle during traffic (HAProxy's stderr is inherited, not piped through Node): at most ${f(mp, 2)} ms of meshplate CPU per 1k requests.`,
+    `- wrk errors (socket errors + non-2xx, all runs): ${errs.length ? errs.join(', ') : 'none'}.`,
+    `- Memory detail (largest seen, MB): ${['ideal-tcp', 'tcp', 'ideal-http', 'http'].flatMap((k) => ['web', 'api'].map((h) => { const m = R.mem[`${k}/${h}`]; return m ? `${k} ${h}: master ${f(m.masterRss, 1)} + worker ${f(m.workerRss, 1)} RSS, PSS ${f(m.haproxyPss, 1)}` : '' })).filter(Boolean).join('; ')}. Master and worker map the same libraries (libcrypto alone is several MB), so their RSS sum counts those pages twice; PSS splits them.`,
+    foreignNote(R),
+    `- Load average at start / end: ${R.machine.loadStart} / ${R.machine.loadEnd}. wrk, the app and both hops share the ${R.machine.nproc} CPUs: compare ratios, not absolute values, between runs.`,
+  ].join('\n')
+}
+
+/** The printed table and the whole "## Dataplane" section. */
+export function report(R) {
+  const A = aggregate(R)
+  const Q = ratios(A)
+  const G = goals(R, A, Q)
+  const table = mainTable(R, A)
+  const m = R.machine
+  const section = [
+    '## Dataplane',
+    '',
+    `Run ${R.date} by \`node bench/dataplane/run.mjs\` (${R.totalS.toFixed(0)} s). Machine: ${m.nproc} CPUs (\`nproc\`; ${m.cpu}), ${m.memory}, Linux ${m.kernel}; ${m.haproxy}; ${m.consul}; ${m.wrk}; Node.js ${m.node}; meshplate at ${m.commit}.`,
+    '',
+    'Path: wrk → web\'s upstream listener → web sidecar → (mTLS) → api sidecar → app, 1 KB responses.',
+    '',
+    table,
+    '',
+    '### Ratios vs ideal',
+    '',
+    ratioTable(Q),
+    '',
+    '### Goals',
+    '',
+    G.table,
+    '',
+    '### Where a goal is missed and why',
+    '',
+    why(R, A, Q, G),
+    '',
+    '### Notes',
+    '',
+    notes(R, A),
+    '',
+  ].join('\n')
+  return { table: `${table}\n\n${ratioTable(Q)}\n\n${G.table}`, section }
+}
+
+/** Replaces (or adds) the "## Dataplane" section of RESULTS.md, keeping the rest. */
+export function writeResults(file, sectionText) {
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n'
+  const lines = current.split('\n')
+  const startAt = lines.findIndex((l) => /^##\s+Dataplane\b/.test(l))
+  let next
+  if (startAt === -1) {
+    next = `${current.replace(/\n*$/, '')}\n\n${sectionText}`
+  } else {
+    let endAt = lines.findIndex((l, i) => i > startAt && /^##?\s/.test(l))
+    if (endAt === -1) endAt = lines.length
+    const before = lines.slice(0, startAt).join('\n').replace(/\n*$/, '')
+    const after = lines.slice(endAt).join('\n')
+    next = `${before}\n\n${sectionText}${after ? `\n${after}` : ''}`
+  }
+  writeFileSync(`${file}.tmp-dataplane`, next.replace(/\n*$/, '\n'))
+  renameSync(`${file}.tmp-dataplane`, file)
+}
