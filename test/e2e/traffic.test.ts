@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { startMesh } from '../support/mesh.ts'
+import { freePort } from '../support/ports.ts'
 import { eventually } from '../support/process.ts'
 import { httpGet, tcpRoundTrip, tlsExchange } from '../support/traffic.ts'
 
@@ -27,7 +28,8 @@ t.test('tcp: web -> api through both sidecars', async (t) => {
 })
 
 t.test('http: web -> api through both sidecars, and refused clients', async (t) => {
-  const mesh = await startMesh({ protocol: 'http' })
+  const metricsPort = await freePort()
+  const mesh = await startMesh({ protocol: 'http', apiConfig: { prometheus_bind_addr: `127.0.0.1:${metricsPort}` } })
   t.teardown(() => mesh.stop())
   const r = await eventually(async () => {
     const o = await httpGet(mesh.ports.upstream, '/hello')
@@ -50,6 +52,10 @@ t.test('http: web -> api through both sidecars, and refused clients', async (t) 
   const leaf = (await mesh.consul.api('GET', '/v1/agent/connect/ca/leaf/web')).body
   const genuine = await tlsExchange({ port: mesh.ports.apiPublic, ca: roots, cert: leaf.CertPEM, key: leaf.PrivateKeyPEM, payload: request })
   t.ok(genuine.ok && genuine.body.includes('api /'), 'the same request with web\'s real leaf is answered (the refusals above are not an artefact)')
+
+  const metrics = await httpGet(metricsPort, '/metrics')
+  t.ok(metrics.ok && metrics.status === 200, 'prometheus_bind_addr serves /metrics')
+  t.match(metrics.ok ? metrics.body : '', /haproxy_frontend_http_requests_total\{proxy="public_listener"\} [1-9]/, 'with counters of the public listener')
 })
 
 /** A CA that is not Consul's, and a leaf from it carrying web's real SPIFFE id. */

@@ -24,6 +24,8 @@ export interface Mesh {
 
 export interface MeshOptions {
   protocol: 'tcp' | 'http'
+  /** Extra Proxy.Config keys for api's sidecar. */
+  apiConfig?: Record<string, unknown>
 }
 
 /** Starts Consul, both apps and both sidecars, and waits until web -> api answers. */
@@ -33,7 +35,7 @@ export async function startMesh(o: MeshOptions): Promise<Mesh> {
   const apps = { api: await app('api'), web: await app('web') }
   const [apiPublic, webPublic, upstream] = await freePorts(3)
   const proxyConfig = { protocol: o.protocol, bind_address: '127.0.0.1' }
-  await consul.registerWithSidecar({ name: 'api', port: apps.api.port, sidecarPort: apiPublic, proxyConfig })
+  await consul.registerWithSidecar({ name: 'api', port: apps.api.port, sidecarPort: apiPublic, proxyConfig: { ...proxyConfig, ...o.apiConfig } })
   await consul.registerWithSidecar({
     name: 'web',
     port: apps.web.port,

@@ -1,0 +1,54 @@
+/**
+ * Upstream identity: a registration that claims to be an `api` instance but
+ * is really another service's sidecar (a valid mesh certificate, the wrong
+ * SPIFFE id) must never hand its answers to web's app. The chain check alone
+ * would accept it; lua.mesh_peer_svc on the server certificate refuses it.
+ */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { httpApp, tcpApp } from '../support/apps.ts'
+import { freePort } from '../support/ports.ts'
+import { startMesh } from '../support/mesh.ts'
+import { eventually, meshplate } from '../support/process.ts'
+import { httpGet, tcpRoundTrip, type Outcome } from '../support/traffic.ts'
+
+for (const protocol of ['http', 'tcp'] as const) {
+  t.test(`${protocol}: an impostor instance of api is refused by identity`, async (t) => {
+    const mesh = await startMesh({ protocol })
+    t.teardown(() => mesh.stop())
+    const evilApp = await (protocol === 'http' ? httpApp : tcpApp)('evil')
+    const evilPublic = await freePort()
+    await mesh.consul.registerWithSidecar({ name: 'evil', port: evilApp.port, sidecarPort: evilPublic, proxyConfig: { protocol, bind_address: '127.0.0.1' } })
+    const evilSidecar = meshplate(['sidecar', '--sidecar-for', 'evil', '--consul-addr', mesh.consul.addr, '--dir', join(mkdtempSync(join(tmpdir(), 'mp-')), 'evil')])
+    t.teardown(async () => {
+      await evilSidecar.stop()
+      await evilApp.close()
+    })
+    await eventually(() => /Loading success/.test(evilSidecar.output()), 20_000, "evil's sidecar")
+    // The impostor: a connect-proxy registration for "api" whose port is evil's sidecar.
+    const rogue = await mesh.consul.api('PUT', '/v1/agent/service/register', {
+      Kind: 'connect-proxy', ID: 'rogue-api-proxy', Name: 'api-sidecar-proxy', Port: evilPublic, Address: '127.0.0.1',
+      Proxy: { DestinationServiceName: 'api', LocalServicePort: 1 },
+      Checks: [{ Name: 'ttl', TTL: '1h', Status: 'passing' }],
+    })
+    t.equal(rogue.status, 200, 'impostor registered')
+    await eventually(() => mesh.sidecars.web.output().includes('rendered'), 5_000)
+    const { readFileSync } = await import('node:fs')
+    await eventually(() => readFileSync(join(mesh.dirs.web, 'haproxy.cfg'), 'utf8').includes(`:${evilPublic} `), 10_000, 'the impostor in web\'s config')
+    await new Promise((r) => setTimeout(r, 500))
+
+    const outcomes: Outcome[] = []
+    for (let i = 0; i < 20; i++) {
+      outcomes.push(protocol === 'http' ? await httpGet(mesh.ports.upstream, `/n${i}`) : await tcpRoundTrip(mesh.ports.upstream, `n${i}`))
+    }
+    const bodies = outcomes.map((o) => (o.ok ? `${o.status ?? ''} ${o.body.slice(0, 12)}` : o.error))
+    t.comment(bodies.join(' | '))
+    t.notOk(outcomes.some((o) => o.ok && o.body.includes('evil')), "no byte of the impostor's answers reaches web's app")
+    t.ok(outcomes.some((o) => o.ok && /^api/.test(o.body.replace(/^HTTP[\s\S]*?\r\n\r\n/, ''))), 'the genuine api instance still answers')
+    t.ok(outcomes.some((o) => !o.ok || o.status === 502), 'requests balanced to the impostor fail instead')
+    await eventually(() => /svc\/web decision=allow/.test(evilSidecar.output()), 5_000, "evil's sidecar saw web's connections")
+    t.pass('the impostor accepted the connections: only the identity check stopped its answers')
+  })
+}
