@@ -4,36 +4,10 @@
  * imported lazily, and errors become one line plus `process.exitCode`
  * instead of a stack trace or a `process.exit()` deep inside.
  */
-import yargs, { type Argv } from 'yargs'
+import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
-import { sidecarFlags } from './commands/sidecar-flags.ts'
-import { updateFlags } from './commands/update-flags.ts'
+import { execFlags, renderFlags, sidecarFlags, updateFlags } from './commands/flags.ts'
 import { MeshplateError } from './errors.ts'
-
-function renderFlags(y: Argv) {
-  return y
-    .option('config', { alias: 'c', type: 'string', array: true, describe: 'JSON config file (repeatable)' })
-    .option('template', { alias: 't', type: 'string', array: true, describe: '"src:dest[:command]" (repeatable)' })
-    .option('consul-addr', { type: 'string', describe: 'Consul agent: host:port, http://, https:// or unix:// (CONSUL_HTTP_ADDR)' })
-    .option('consul-token', { type: 'string', describe: 'ACL token (CONSUL_HTTP_TOKEN); prefer --consul-token-file' })
-    .option('consul-token-file', { type: 'string', describe: 'file holding the ACL token (CONSUL_HTTP_TOKEN_FILE)' })
-    .option('proxy-id', { type: 'string', describe: 'service id of the connect proxy for connectProxy()' })
-    .option('sidecar-for', { type: 'string', describe: 'find the proxy registered for this service id (or name)' })
-    .option('wait', { type: 'string', describe: 'quiescence MIN[:MAX] across all templates, e.g. 1s:5s' })
-    .option('dry', { type: 'boolean', describe: 'print renders to stdout, write nothing' })
-    .option('data', { type: 'string', describe: 'render from a snapshot file instead of Consul' })
-    .option('record', { type: 'string', describe: 'write a snapshot of the data used (0600)' })
-    .option('log-level', { type: 'string', choices: ['debug', 'info', 'warn', 'error'] })
-    .option('log-format', { type: 'string', choices: ['text', 'json'] })
-}
-
-function execFlags(y: Argv) {
-  return y
-    .option('exec', { type: 'string', describe: 'child command to supervise (argv, no shell)' })
-    .option('exec-reload-signal', { type: 'string', describe: 'signal sent after a batch that changed files (default SIGHUP)' })
-    .option('exec-kill-signal', { type: 'string', describe: 'signal forwarded on stop (default SIGTERM)' })
-    .option('exec-kill-timeout', { type: 'string', describe: 'grace before SIGKILL (default 30s)' })
-}
 
 /** Parses argv and runs one command; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
