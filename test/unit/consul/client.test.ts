@@ -6,6 +6,8 @@
  * "Permission denied", a hang, a half-sent body, a reset, bad JSON. Normal
  * traffic against a real agent is covered by test/integration.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import t, { type Test } from 'tap'
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
@@ -204,7 +206,9 @@ t.test('fault stub: the caller’s abort ends a blocking request at once and is 
 })
 
 t.test('fault stub: a unix:// address talks over the socket', async (t) => {
-  const dir = t.testdir({})
+  // Unix socket paths are limited to 107 bytes; t.testdir() paths can be longer in a deep checkout.
+  const dir = mkdtempSync(join(tmpdir(), 'mp-sock-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const { client, seen } = await faultStub(
     t,
     (_req, res) => {
