@@ -69,3 +69,14 @@ function forgedWebCert(trustDomain: string): { cert: string; key: string } {
   run(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', ext, '-out', 'leaf.pem'])
   return { cert: readFileSync(join(dir, 'leaf.pem'), 'utf8'), key: readFileSync(join(dir, 'leaf.key'), 'utf8') }
 }
+
+t.test('http2: HTTP/2 between the sidecars and to the app (h2c)', async (t) => {
+  const mesh = await startMesh({ protocol: 'http2' })
+  t.teardown(() => mesh.stop())
+  const r = await eventually(async () => {
+    const o = await httpGet(mesh.ports.upstream, '/h2')
+    return o.ok && o.status === 200 ? o : undefined
+  }, 10_000, 'a request through the http2 mesh')
+  t.equal(r.body, 'api /h2 HTTP/2.0\n', 'the app was reached over HTTP/2 although the client spoke HTTP/1.1')
+  t.match(readFileSync(join(mesh.dirs.web, 'haproxy.cfg'), 'utf8'), /server \S+ 127\.0\.0\.1:\d+ ssl verify required .* alpn h2/, 'h2 negotiated by ALPN between sidecars')
+})

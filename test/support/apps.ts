@@ -4,6 +4,7 @@
  * echoes with its name as prefix. Both listen on loopback only.
  */
 import { createServer as createHttpServer } from 'node:http'
+import { createServer as createH2cServer } from 'node:http2'
 import { createServer as createTcpServer, type Server } from 'node:net'
 
 export interface App {
@@ -20,6 +21,19 @@ export async function httpApp(name: string, port = 0): Promise<App> {
     res.end(`${name} ${req.url}\n${BODY}`)
   })
   return listen(server, port)
+}
+
+/** An h2c (cleartext HTTP/2) app answering `<name> <path> HTTP/<version>`. */
+export async function h2cApp(name: string, port = 0): Promise<App> {
+  const server = createH2cServer((req, res) => {
+    res.setHeader('content-type', 'text/plain')
+    res.end(`${name} ${req.url} HTTP/${req.httpVersion}\n`)
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, '127.0.0.1', () => resolve())
+  })
+  return { port: (server.address() as import('node:net').AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) }
 }
 
 /** A TCP app that echoes each chunk back as `<name>:<chunk>`. */

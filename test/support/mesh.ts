@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { httpApp, tcpApp, type App } from './apps.ts'
+import { h2cApp, httpApp, tcpApp, type App } from './apps.ts'
 import { startConsul, type ConsulAgent } from './consul.ts'
 import { freePorts } from './ports.ts'
 import { eventually, meshplate, type Running } from './process.ts'
@@ -23,7 +23,7 @@ export interface Mesh {
 }
 
 export interface MeshOptions {
-  protocol: 'tcp' | 'http'
+  protocol: 'tcp' | 'http' | 'http2' | 'grpc'
   /** Extra Proxy.Config keys for api's sidecar. */
   apiConfig?: Record<string, unknown>
 }
@@ -31,7 +31,7 @@ export interface MeshOptions {
 /** Starts Consul, both apps and both sidecars, and waits until web -> api answers. */
 export async function startMesh(o: MeshOptions): Promise<Mesh> {
   const consul = await startConsul()
-  const app = o.protocol === 'http' ? httpApp : tcpApp
+  const app = o.protocol === 'tcp' ? tcpApp : o.protocol === 'http' ? httpApp : h2cApp
   const apps = { api: await app('api'), web: await app('web') }
   const [apiPublic, webPublic, upstream] = await freePorts(3)
   const proxyConfig = { protocol: o.protocol, bind_address: '127.0.0.1' }
