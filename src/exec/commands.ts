@@ -15,7 +15,8 @@ export async function runCommands(commands: CommandSpec[], log: Logger): Promise
   const seen = new Set<string>()
   const failures: MeshplateError[] = []
   for (const cmd of commands) {
-    const key = JSON.stringify(cmd)
+    // The same argv is one command whatever its timeout (two templates, one reload).
+    const key = JSON.stringify('push' in cmd ? cmd.push : cmd.argv)
     if (seen.has(key)) continue
     seen.add(key)
     if ('push' in cmd) {

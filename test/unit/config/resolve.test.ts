@@ -215,6 +215,20 @@ t.test('exec: unknown signals are refused at start, naming the flag', async (t) 
   t.throws(() => resolveConfig(base({ exec: { command: '"unterminated' } }), {}), { code: 'CONFIG_INVALID', message: /^--exec: unterminated " quote/ })
 })
 
+t.test('haproxyRuntime pushes the written file through an absolute socket path', async (t) => {
+  const c = resolveConfig(base({ templates: [{ source: 'leaf.pem.njk', destination: 'run/leaf.pem', haproxyRuntime: { socket: 'run/admin.sock', kind: 'ssl-cert' } }] }), {})
+  t.same(c.templates[0]!.haproxyRuntime, { socket: resolve('run/admin.sock'), kind: 'ssl-cert', file: resolve('run/leaf.pem') })
+  t.equal(resolveConfig(base(), {}).templates[0]!.haproxyRuntime, undefined, 'no push unless asked')
+  t.throws(() => resolveConfig(base({ templates: [{ ...tpl, haproxyRuntime: { kind: 'map' } }] }), {}), {
+    code: 'CONFIG_INVALID',
+    message: 'templates[0].haproxyRuntime: missing socket',
+  })
+  t.throws(() => resolveConfig(base({ templates: [{ ...tpl, haproxyRuntime: { socket: 's', kind: 'acl' } }] }), {}), {
+    code: 'CONFIG_INVALID',
+    message: 'templates[0].haproxyRuntime: kind "acl" is not one of ssl-cert, ssl-ca-file, map',
+  })
+})
+
 t.test('errors name what was wrong', async (t) => {
   const cases: Array<[RawConfig, RegExp]> = [
     [{ templates: [] }, /^no templates: give -t src:dest/],

@@ -30,6 +30,25 @@ t.test('distinct commands run once each, in first-seen order', async (t) => {
   t.same(lines(log), ['reload-haproxy', 'notify', 'metrics'])
 })
 
+t.test('the same command from two templates runs once, whatever their timeouts', async (t) => {
+  const log = join(t.testdir({}), 'ran.log')
+  const failures = await runCommands([append(log, 'reload', 30_000), append(log, 'reload', 5_000)], silentLogger)
+  t.same(failures, [])
+  t.same(lines(log), ['reload'])
+})
+
+t.test('a HAProxy runtime push before HAProxy runs is skipped, not a failure', async (t) => {
+  const dir = t.testdir({ 'intentions.map': 'api 1\n' })
+  const out: string[] = []
+  const logger = createLogger('info', 'json', (l) => out.push(l))
+  const push = { socket: join(dir, 'admin.sock'), kind: 'map' as const, file: join(dir, 'intentions.map') }
+  const failures = await runCommands([{ push }, { push: { ...push } }], logger)
+  t.same(failures, [])
+  const records = out.map((l) => JSON.parse(l))
+  t.equal(records.length, 1, 'an identical push is de-duplicated')
+  t.match(records[0], { level: 'info', msg: /HAProxy not running yet/, kind: 'map', file: push.file })
+})
+
 t.test('a failing command is reported and the rest still run', async (t) => {
   const log = join(t.testdir({}), 'ran.log')
   const failing = { argv: [process.execPath, '-e', `console.error('haproxy: config invalid'); process.exit(3)`], timeoutMs: 10_000 }
