@@ -83,6 +83,8 @@ job "meshplate-mesh" {
     network {
       mode = "bridge"
 
+      # web is the edge: this static port lets you curl the app from the host. That hop is
+      # outside the mesh; web's calls to api go through the sidecar.
       port "http" {
         static = 9002
         to     = 9002

@@ -5,14 +5,16 @@
 // rendering; prints a Markdown table and rewrites the "Renderer" section of
 // bench/RESULTS.md. Every process it starts is stopped at the end, on failure
 // and on Ctrl-C. Plain Node.js, no dependencies beyond the repository's build.
+// It first waits (up to 5 min) for the 1-minute load average to drop to nproc.
 // Usage: node bench/renderer/run.mjs [--quick] [--no-build] [--no-write]
+// (--quick: fewer runs, 10 s churn, no wait, RESULTS.md untouched)
 import { mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { startConsul } from './lib/consul.mjs'
-import { firstRender, nodeBaseline, startOnce } from './lib/first-render.mjs'
+import { firstRender, startOnce, timeNode } from './lib/first-render.mjs'
 import { OutputWatcher } from './lib/outputs.mjs'
 import { build, machine, requirePeers } from './lib/preflight.mjs'
 import { cpuSeconds, killAllNow, memoryMb, start, stopAll } from './lib/procs.mjs'
@@ -142,7 +144,9 @@ async function main() {
   try {
     await seed(consul)
     log('phase 1: first render (run and once modes), alternating')
-    R.baselineNode = await nodeBaseline(P.pairs, start)
+    R.baselineNode = await timeNode(P.pairs, ['-e', '0'], start)
+    // What `meshplate run` loads before doing anything: the CLI (yargs) and the run command's modules.
+    R.baselineImports = await timeNode(P.pairs, ['-e', "Promise.all([import('yargs'), import('./dist/commands/run.js')])"], start, { cwd: root })
     R.firstRun = await firstRender({ tools, mode: 'run', tplKey: 'services', pairs: P.pairs, dir: work, watcher, log })
     R.firstOnce = await firstRender({ tools, mode: 'once', tplKey: 'services', pairs: P.pairs, dir: work, watcher, log })
     R.liftoff = await liftoffDiagnostic(tools[0], watcher, R.firstOnce.expected)

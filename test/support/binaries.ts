@@ -12,7 +12,7 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..'
 export const cliPath = join(repoRoot, 'dist/cli.js')
 
 /** Absolute path of a peer binary, or throws with the provisioning command. */
-export function binary(name: 'consul' | 'haproxy' | 'lua5.3' | 'consul-template'): string {
+export function binary(name: 'consul' | 'haproxy' | 'lua5.3' | 'consul-template' | 'nomad'): string {
   const cached = join(repoRoot, '.cache/bin', name)
   if (existsSync(cached)) return cached
   for (const dir of (process.env.PATH ?? '').split(':')) {

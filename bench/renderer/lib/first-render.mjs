@@ -61,13 +61,14 @@ export async function firstRender({ tools, mode, tplKey, pairs, dir, watcher, lo
   return { expected: a, byTool }
 }
 
-/** Wall time of `node -e 0`: the floor under any Node.js tool's start. */
-export async function nodeBaseline(runs, startProc) {
+/** Wall times of `node <args>` (e.g. `-e 0`: the floor under any Node.js tool's start); throws if it fails. */
+export async function timeNode(runs, args, startProc, options = {}) {
   const times = []
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now()
-    const proc = startProc(process.execPath, ['-e', '0'])
-    await proc.exited
+    const proc = startProc(process.execPath, args, options)
+    const { code } = await proc.exited
+    if (code !== 0) throw new Error(`node ${args.join(' ')} failed: ${proc.tail().slice(-300)}`)
     times.push(performance.now() - t0)
   }
   return times

@@ -59,7 +59,7 @@ export function machine(root, bins) {
     kernel: release(),
     node: process.version,
     consul: firstLine(bins.consul, ['version']),
-    consulTemplate: firstLine(bins.consulTemplate, ['-v']),
+    consulTemplate: firstLine(bins.consulTemplate, ['-v']).replace(/\s*\(\)$/, ''),
     commit,
     loadStart: loadavg().map((l) => l.toFixed(2)).join(' '),
   }
