@@ -4,10 +4,16 @@
  * imported lazily, and errors become one line plus `process.exitCode`
  * instead of a stack trace or a `process.exit()` deep inside.
  */
+import { setFlagsFromString } from 'node:v8'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { execFlags, renderFlags, sidecarFlags, updateFlags } from './commands/flags.ts'
 import { MeshplateError } from './errors.ts'
+
+// undici parses HTTP with llhttp compiled to WebAssembly. V8's optimising tier for it costs
+// about 34 MB of peak RSS (bench/RESULTS.md) for no gain at a few requests per second; the
+// baseline compiler is enough. Set before any command (and so undici) is imported.
+setFlagsFromString('--liftoff-only')
 
 /** Parses argv and runs one command; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {

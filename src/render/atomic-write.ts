@@ -38,19 +38,20 @@ export async function atomicWrite(content: string, target: WriteTarget): Promise
   const temp = join(dir, `.${basename(dest)}.${randomBytes(4).toString('hex')}.tmp`)
   try {
     await mkdir(dir, { recursive: true })
-    // Created 0600 so secrets are never readable, even for an instant.
+    // Created 0600 so secrets are never readable, even for an instant; the final mode is set
+    // before the rename. Like consul-template, the folder is not fsynced: the rename is atomic,
+    // and after a power loss the old file may come back, never a partial one.
     const handle = await open(temp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600)
     try {
       await handle.writeFile(content)
+      await handle.chmod(mode)
       await handle.sync()
     } finally {
       await handle.close()
     }
     if (target.check) await runCheck(target.check, temp, dest, target.checkTimeoutMs)
-    await chmod(temp, mode)
     if (target.backup && existing) await copyFile(dest, `${dest}.bak`)
     await rename(temp, dest)
-    await syncDir(dir)
     return { changed: true }
   } catch (err) {
     await unlink(temp).catch(() => {})
@@ -77,11 +78,3 @@ async function runCheck(argv: string[], temp: string, dest: string, timeoutMs: n
   throw new MeshplateError('CHECK_FAILED', `${dest}: check "${argv.join(' ')}" failed, file kept: ${why.replaceAll(temp, dest)}`)
 }
 
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, constants.O_RDONLY)
-    await handle.sync().finally(() => handle.close())
-  } catch {
-    // Some filesystems refuse fsync on directories; the rename is still atomic.
-  }
-}

@@ -7,6 +7,7 @@
 
 export class Quiescence {
   #timer: NodeJS.Timeout | undefined
+  #immediate: NodeJS.Immediate | undefined
   #firstAt = 0
 
   constructor(
@@ -17,6 +18,14 @@ export class Quiescence {
 
   /** Notes a change; fires `flush` once things have been quiet for `min` (or `max` passed). */
   trigger(): void {
+    if (this.minMs === 0) {
+      // No quiescence: flush on the next turn of the event loop (setTimeout(0) costs >= 1 ms).
+      this.#immediate ??= setImmediate(() => {
+        this.#immediate = undefined
+        this.flush()
+      })
+      return
+    }
     const now = Date.now()
     if (!this.#timer) this.#firstAt = now
     clearTimeout(this.#timer)
@@ -29,6 +38,8 @@ export class Quiescence {
   }
 
   cancel(): void {
+    if (this.#immediate) clearImmediate(this.#immediate)
+    this.#immediate = undefined
     clearTimeout(this.#timer)
     this.#timer = undefined
   }
