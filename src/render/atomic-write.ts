@@ -38,18 +38,21 @@ export async function atomicWrite(content: string, target: WriteTarget): Promise
   const temp = join(dir, `.${basename(dest)}.${randomBytes(4).toString('hex')}.tmp`)
   try {
     await mkdir(dir, { recursive: true })
-    // Created 0600 so secrets are never readable, even for an instant; the final mode is set
-    // before the rename. Like consul-template, the folder is not fsynced: the rename is atomic,
+    // Created 0600 so secrets are never readable, even for an instant (nor while checked); the
+    // final mode is set before the rename. Like consul-template, the folder is not fsynced: the rename is atomic,
     // and after a power loss the old file may come back, never a partial one.
     const handle = await open(temp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600)
     try {
       await handle.writeFile(content)
-      await handle.chmod(mode)
+      if (!target.check) await handle.chmod(mode)
       await handle.sync()
     } finally {
       await handle.close()
     }
-    if (target.check) await runCheck(target.check, temp, dest, target.checkTimeoutMs)
+    if (target.check) {
+      await runCheck(target.check, temp, dest, target.checkTimeoutMs)
+      await chmod(temp, mode)
+    }
     if (target.backup && existing) await copyFile(dest, `${dest}.bak`)
     await rename(temp, dest)
     return { changed: true }
