@@ -399,16 +399,23 @@ function M.evaluate(state, der)
   return nil, nil, uri, id
 end
 
+-- Results live in session (connection) variables. A decision the table made is also stamped
+-- with the table's @version in `sess.mesh_version`: the config skips this action for further
+-- requests on the connection while the map's @version is unchanged, so HTTP keep-alive pays
+-- for authorization once, and any intentions change re-authorizes the next request.
 local function set_result(txn, decision, reason)
-  txn:set_var("txn.mesh_decision", decision)
-  txn:set_var("txn.mesh_reason", reason)
+  txn:set_var("sess.mesh_decision", decision)
+  txn:set_var("sess.mesh_reason", reason)
 end
 
 local function authorize_txn(deps, txn)
   local state = deps.state
   local decision, reason, uri, id = M.evaluate(state, txn.f:ssl_c_der())
-  if uri then txn:set_var("txn.mesh_source", uri) end
-  if decision then return set_result(txn, decision, reason) end
+  if uri then txn:set_var("sess.mesh_source", uri) end
+  if decision then
+    if uri then txn:set_var("sess.mesh_version", state.table["@version"] or "") end
+    return set_result(txn, decision, reason)
+  end
   local version = state.table["@version"]
   decision, reason = deps.cache:get(id.svc, version)
   if decision then return set_result(txn, decision, reason) end
@@ -427,7 +434,8 @@ end
 -- Returns the `authorize` action; deps = {state, cache, agent, token, post, now, log}.
 function M.new_authorizer(deps)
   return function(txn)
-    txn:set_var("txn.mesh_source", "-")
+    txn:set_var("sess.mesh_source", "-")
+    txn:set_var("sess.mesh_version", "")
     set_result(txn, "deny", "internal-error")
     local ok, err = pcall(authorize_txn, deps, txn)
     if not ok then
@@ -442,6 +450,24 @@ function M.peer_svc(state, der)
   local id = M.parse_spiffe(M.uri_san(der))
   if not id or not M.trust_domain_ok(id, state.table["@trust_domain"]) then return "" end
   return id.svc
+end
+
+-- Returns a peer_svc that remembers answers by (serial, issuer, trust domain): a server
+-- certificate does not change during a connection, and in HTTP modes the check runs on
+-- every response. fetch = {serial(), issuer(), der()}; at most `max` entries, then a reset.
+function M.new_peer_cache(state, max)
+  local entries, count = {}, 0
+  return function(fetch)
+    local serial, issuer = fetch.serial(), fetch.issuer()
+    if not serial or serial == "" or not issuer then return M.peer_svc(state, fetch.der()) end
+    local key = serial .. "\0" .. issuer .. "\0" .. tostring(state.table["@trust_domain"])
+    local svc = entries[key]
+    if svc then return svc end
+    svc = M.peer_svc(state, fetch.der())
+    if count >= (max or 1024) then entries, count = {}, 0 end
+    entries[key], count = svc, count + 1
+    return svc
+  end
 end
 
 -- HAProxy -----------------------------------------------------------------------------------
@@ -475,8 +501,10 @@ local function register()
     post = function(req) return core.httpclient():post(req) end,
     log = function(msg) core.log(core.warning, msg .. "\n") end }
   core.register_action("authorize", { "tcp-req", "http-req" }, M.new_authorizer(deps), 0)
+  local peer_svc = M.new_peer_cache(state)
   core.register_fetches("mesh_peer_svc", function(txn)
-    local ok, svc = pcall(function() return M.peer_svc(state, txn.f:ssl_s_der()) end)
+    local ok, svc = pcall(peer_svc, { serial = function() return txn.f:ssl_s_serial() end,
+      issuer = function() return txn.f:ssl_s_i_dn() end, der = function() return txn.f:ssl_s_der() end })
     return ok and svc or ""
   end)
 end

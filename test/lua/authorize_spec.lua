@@ -396,7 +396,7 @@ end
 local function run(deps, der)
   local txn = fake_txn(der)
   M.new_authorizer(deps)(txn)
-  return txn.vars["txn.mesh_decision"], txn.vars["txn.mesh_reason"], txn.vars["txn.mesh_source"]
+  return txn.vars["sess.mesh_decision"], txn.vars["sess.mesh_reason"], txn.vars["sess.mesh_source"]
 end
 
 case("action: map-decided allow and deny, exact and wildcard, set all three vars", function()
@@ -545,23 +545,47 @@ case("under HAProxy the map is read at request time, so runtime map changes appl
     { status = 200, body = '{"Authorized":true,"Reason":""}' })
   local txn = fake_txn(LEAF_DER)
   reg.actions.authorize.fn(txn)
-  eq(txn.vars["txn.mesh_decision"], "deny"); eq(txn.vars["txn.mesh_reason"], "intention-deny")
+  eq(txn.vars["sess.mesh_decision"], "deny"); eq(txn.vars["sess.mesh_reason"], "intention-deny")
   entries.web = "allow"
   txn = fake_txn(LEAF_DER); reg.actions.authorize.fn(txn)
-  eq(txn.vars["txn.mesh_reason"], "intention-allow")
+  eq(txn.vars["sess.mesh_reason"], "intention-allow")
   entries.web = nil
   txn = fake_txn(LEAF_DER); reg.actions.authorize.fn(txn)
-  eq(txn.vars["txn.mesh_reason"], "agent-allow"); eq(#reg.posts, 1)
+  eq(txn.vars["sess.mesh_reason"], "agent-allow"); eq(#reg.posts, 1)
   eq(reg.posts[1].headers["X-Consul-Token"][1], "tok")
 end)
 
 case("under HAProxy the fetch returns the server's svc or an empty string", function()
   local reg = load_in_fake_haproxy({ MESHPLATE_INTENTIONS_MAP = "/m.map" }, base_map(), nil)
   local fetch = reg.fetches.mesh_peer_svc
-  eq(fetch({ f = { ssl_s_der = function() return LEAF_DER end } }), "web")
-  eq(fetch({ f = { ssl_s_der = function() return nil end } }), "")
+  eq(fetch({ f = { ssl_s_der = function() return LEAF_DER end, ssl_s_serial = function() return "" end, ssl_s_i_dn = function() return "" end } }), "web")
+  eq(fetch({ f = { ssl_s_der = function() return nil end, ssl_s_serial = function() return nil end, ssl_s_i_dn = function() return nil end } }), "")
   eq(fetch({ f = { ssl_s_der = function() error("no ssl") end } }), "")
   ok(reg.logs[1] and reg.logs[1]:find("agent lookups disabled", 1, true), "warned about agent")
+end)
+
+case("a table decision stamps sess.mesh_version; an agent decision does not", function()
+  local deps = fixture_deps(base_map({ web = "allow" }), {})
+  local txn = fake_txn(LEAF_DER); M.new_authorizer(deps)(txn)
+  eq(txn.vars["sess.mesh_version"], "1")
+  deps = fixture_deps(base_map(), { { status = 200, body = '{"Authorized":true,"Reason":"ok"}' } })
+  txn = fake_txn(LEAF_DER); M.new_authorizer(deps)(txn)
+  eq(txn.vars["sess.mesh_decision"], "allow"); eq(txn.vars["sess.mesh_version"], "")
+end)
+
+case("the peer cache parses a server certificate once per serial and issuer", function()
+  local map = base_map()
+  local peer, parses = M.new_peer_cache({ table = map }, 2), 0
+  local function fetch(serial, issuer, der)
+    return { serial = function() return serial end, issuer = function() return issuer end,
+      der = function() parses = parses + 1; return der end }
+  end
+  eq(peer(fetch("\1", "CN=a", LEAF_DER)), "web"); eq(peer(fetch("\1", "CN=a", LEAF_DER)), "web")
+  eq(parses, 1)
+  eq(peer(fetch("\1", "CN=b", "garbage")), ""); eq(parses, 2)
+  map["@trust_domain"] = "other.consul"
+  eq(peer(fetch("\1", "CN=a", LEAF_DER)), "", "a trust domain change is not served from the cache")
+  eq(peer(fetch("", "", LEAF_DER)), "", "no serial: parsed every time")
 end)
 
 case("under HAProxy a missing MESHPLATE_INTENTIONS_MAP stops the load", function()
