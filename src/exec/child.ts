@@ -4,7 +4,7 @@
  * batch that changed its files, and stopped with the kill signal and a grace
  * period before SIGKILL. If it dies on its own, meshplate exits with its code.
  */
-import { execa, type ResultPromise } from 'execa'
+import type { ResultPromise } from 'execa'
 import type { ExecConfig } from '../config/resolve.ts'
 import type { Logger } from '../log.ts'
 
@@ -17,6 +17,7 @@ export class Child {
   #proc: ResultPromise | undefined
   #exited: Promise<ChildExit> | undefined
   #stopping = false
+  #starting = false
 
   constructor(
     readonly config: ExecConfig,
@@ -24,12 +25,17 @@ export class Child {
     readonly env: NodeJS.ProcessEnv = process.env,
   ) {}
 
+  /** True from the call to start() until the child exits. */
   get running(): boolean {
-    return this.#proc !== undefined
+    return this.#starting || this.#proc !== undefined
   }
 
   /** Spawns the child; returns a promise settled when it exits. */
-  start(): Promise<ChildExit> {
+  async start(): Promise<ChildExit> {
+    this.#starting = true
+    const { execa } = await import('execa')
+    this.#starting = false
+    if (this.#stopping) return { code: 0, signal: undefined }
     const [file, ...args] = this.config.command
     this.log.info('starting child', { command: this.config.command.join(' ') })
     const proc = execa(file!, args, { stdio: 'inherit', reject: false, env: this.env, extendEnv: false, cleanup: true })
@@ -40,7 +46,7 @@ export class Child {
       if (!this.#stopping) this.log.error('child exited', { code: exit.code, signal: exit.signal ?? '-' })
       return exit
     })
-    return this.#exited
+    return await this.#exited
   }
 
   /** Sends the reload signal. */
@@ -57,8 +63,8 @@ export class Child {
 
   /** Sends the kill signal, then SIGKILL after the kill timeout; resolves on exit. */
   async stop(): Promise<ChildExit | undefined> {
-    if (!this.#proc || !this.#exited) return undefined
     this.#stopping = true
+    if (!this.#proc || !this.#exited) return undefined
     const proc = this.#proc
     proc.kill(this.config.killSignal)
     const timer = setTimeout(() => proc.kill('SIGKILL'), this.config.killTimeoutMs)

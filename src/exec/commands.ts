@@ -3,7 +3,6 @@
  * its timeout, with no shell. A failing command is reported and the rest
  * still run, so one broken hook does not starve the others.
  */
-import { execa } from 'execa'
 import { MeshplateError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { pushFile, type RuntimePush } from './haproxy-runtime.ts'
@@ -27,6 +26,7 @@ export async function runCommands(commands: CommandSpec[], log: Logger): Promise
     const [file, ...args] = cmd.argv
     log.info('running command', { command: cmd.argv.join(' ') })
     try {
+      const { execa } = await import('execa') // loaded only when a command runs (startup time, memory)
       const result = await execa(file!, args, { timeout: cmd.timeoutMs, reject: false, all: true, stdin: 'ignore' })
       if (result.exitCode === 0 && !result.timedOut) {
         if (result.all) log.debug(result.all.trim())

@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import { chmod, copyFile, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { execa } from 'execa'
 import { MeshplateError } from '../errors.ts'
 
 export interface WriteTarget {
@@ -74,6 +73,7 @@ async function readExisting(file: string): Promise<{ content: Buffer; mode: numb
 
 async function runCheck(argv: string[], temp: string, dest: string, timeoutMs: number): Promise<void> {
   const [file, ...args] = argv.map((a) => a.replaceAll('{{path}}', temp))
+  const { execa } = await import('execa') // loaded only when a check runs
   const result = await execa(file!, args, { timeout: timeoutMs, reject: false, all: true, stdin: 'ignore' })
   if (result.exitCode === 0 && !result.timedOut) return
   const lines = (result.all ?? '').split('\n').map((l) => l.trim()).filter(Boolean)
