@@ -9,7 +9,10 @@
 // "Dataplane" section of bench/RESULTS.md. Everything it starts is stopped at
 // the end, on failure and on Ctrl-C. Provisions nothing: it refuses when
 // consul, haproxy or wrk is missing.
-// Usage: node bench/dataplane/run.mjs [--quick] [--no-build] [--no-write] [--json FILE]
+// Usage: node bench/dataplane/run.mjs [--quick] [--no-build] [--no-write] [--json FILE] [--nice N]
+//   --nice N: nice value for the measured processes (HAProxy, meshplate, wrk); default -10 when
+//   run as root, so that other work on a shared machine disturbs the figures less; 0 turns it off.
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -19,26 +22,29 @@ import { appConfig, BODY_BYTES, startHaproxy } from './lib/haproxy.mjs'
 import { measure, memory, waitQuiet } from './lib/measure.mjs'
 import { probe, startIdealPair, startRenderedPairs } from './lib/mesh.mjs'
 import { build, machine, requirePeers } from './lib/preflight.mjs'
-import { haproxyTree, killAllNow, stop, stopAll } from './lib/procs.mjs'
+import { haproxyTree, killAllNow, setNice, stop, stopAll } from './lib/procs.mjs'
 import { report, writeResults } from './lib/report.mjs'
-import { VARIANTS } from './lib/variants.mjs'
+import { ruleLines, VARIANTS } from './lib/variants.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
 const argv = process.argv.slice(2)
 const flags = new Set(argv)
 const quick = flags.has('--quick')
 const jsonOut = argv.includes('--json') ? argv[argv.indexOf('--json') + 1] : undefined
+const niceArg = argv.includes('--nice') ? Number(argv[argv.indexOf('--nice') + 1]) : undefined
+const NICE = Number.isInteger(niceArg) ? niceArg : process.getuid?.() === 0 ? -10 : 0
 const ROUNDS = quick ? 1 : 3
 const SECONDS = quick ? 2 : 5
 // A shared machine: before each run, wait (bounded, per run and in total) until
 // other work leaves the CPUs mostly idle; what it still used is recorded per run.
-const QUIET = { threshold: 0.15, perRunMs: 15_000, totalMs: quick ? 20_000 : 120_000 }
+const QUIET = { threshold: 0.15, perRunMs: 5_000, totalMs: quick ? 10_000 : 60_000 }
 const log = (msg) => process.stderr.write(`[bench/dataplane] ${msg}\n`)
 
 /** Rendered pairs: key -> [protocol, template variant]. */
 const RENDERED = {
   tcp: ['tcp', 'shipped'],
   'tcp-noauth': ['tcp', 'noauth'],
+  'tcp-lean': ['tcp', 'lean'],
   http: ['http', 'shipped'],
   'http-noauth': ['http', 'noauth'],
   'http-nolog': ['http', 'nolog'],
@@ -50,12 +56,13 @@ const RENDERED = {
 const TESTS = [
   { name: 'latency', connections: 1, close: false, paths: ['direct', 'ideal-tcp', 'tcp', 'ideal-http', 'http', 'http-lean'] },
   { name: 'throughput', connections: 16, close: false, paths: ['direct', 'ideal-tcp', 'tcp', 'ideal-http', 'http', 'http-noauth', 'http-nolog', 'http-nopeer', 'http-lean'] },
-  { name: 'newconn', connections: 16, close: true, paths: ['direct', 'ideal-tcp', 'tcp', 'tcp-noauth', 'ideal-http', 'http', 'http-noauth'] },
+  { name: 'newconn', connections: 16, close: true, paths: ['direct', 'ideal-tcp', 'tcp', 'tcp-noauth', 'tcp-lean', 'ideal-http', 'http', 'http-noauth'] },
 ]
 /** Paths whose memory is reported (what users run, and the yardstick). */
 const MEMORY_PATHS = ['ideal-tcp', 'tcp', 'ideal-http', 'http']
 
 const bins = requirePeers(root)
+setNice(NICE)
 if (!flags.has('--no-build')) build(root)
 const started = Date.now()
 const work = mkdtempSync('/tmp/mpdp-')
@@ -106,6 +113,12 @@ function decisions(paths) {
   return out
 }
 
+/** VmRSS of a bare `node` process here, for scale next to meshplate's. */
+function nodeBaseline() {
+  const r = spawnSync(process.execPath, ['-e', 'setTimeout(() => console.log(/VmRSS:\\s+(\\d+)/.exec(require("fs").readFileSync("/proc/self/status", "utf8"))[1]), 300)'], { encoding: 'utf8' })
+  return Number(r.stdout.trim()) / 1024
+}
+
 /** Highest memory seen per path and hop. */
 function sampleMemory(paths, mem) {
   for (const key of MEMORY_PATHS) {
@@ -128,7 +141,9 @@ async function main() {
     const mem = {}
     const rows = []
     log('warm-up: 1 s at 16 connections through every path')
-    for (const p of Object.values(paths)) await measure(bins, work, p, { connections: 16, seconds: 1, close: false }, app)
+    for (const p of Object.values(paths)) {
+      rows.push({ test: 'warmup', path: p.key, round: -1, ...(await measure(bins, work, p, { connections: 16, seconds: 1, close: false }, app)) })
+    }
     let quietLeft = QUIET.totalMs
     sampleMemory(paths, mem)
     for (let round = 0; round < ROUNDS; round++) {
@@ -147,8 +162,9 @@ async function main() {
     const R = {
       date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
       machine: { ...M, loadEnd: loadavg().map((l) => l.toFixed(2)).join(' ') },
-      rounds: ROUNDS, seconds: SECONDS, quiet: QUIET, tests: TESTS, rendered: RENDERED, variants: VARIANTS,
+      rounds: ROUNDS, seconds: SECONDS, quiet: QUIET, nice: NICE, nodeBaselineMb: nodeBaseline(), tests: TESTS, rendered: RENDERED, variants: VARIANTS,
       rows, mem, decisions: decisions(paths),
+      rules: Object.fromEntries(['tcp', 'http'].flatMap((k) => paths[k].hops.map((h) => [`${k}/${h.role}`, ruleLines(join(h.dir, 'haproxy.cfg'))]))),
       totalS: (Date.now() - started) / 1000,
     }
     if (jsonOut) writeFileSync(jsonOut, JSON.stringify(R, null, 2))

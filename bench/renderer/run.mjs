@@ -119,6 +119,7 @@ async function phaseBig(consul, tools, watcher, R) {
   const pair = await startPair({ tools, tplKey: 'big', dir: work, watcher, tag: 'big-run', initialPred: (c) => c === R.big.once.expected })
   try {
     const before = pair.members.map((m) => cpuSeconds(m.proc.pid))
+    const hwmStart = pair.members.map((m) => memoryMb(m.proc.pid)?.hwm)
     const changes = Array.from({ length: P.changes }, (_, k) => {
       const port = 40000 + k
       return {
@@ -127,7 +128,7 @@ async function phaseBig(consul, tools, watcher, R) {
       }
     })
     R.big.latency = latencies(await changeLatency({ pair, watcher, changes, log, label: '1,000 instances' }))
-    R.big.watch = pair.members.map((m, i) => ({ key: m.tool.key, cpu: cpuSeconds(m.proc.pid) - before[i], hwm: memoryMb(m.proc.pid)?.hwm }))
+    R.big.watch = pair.members.map((m, i) => ({ key: m.tool.key, cpu: cpuSeconds(m.proc.pid) - before[i], hwmStart: hwmStart[i], hwm: memoryMb(m.proc.pid)?.hwm }))
   } finally {
     await pair.stop()
   }
@@ -144,10 +145,15 @@ async function main() {
   try {
     await seed(consul)
     log('phase 1: first render (run and once modes), alternating')
-    R.baselineNode = await timeNode(P.pairs, ['-e', '0'], start)
-    // What `meshplate run` loads before doing anything: the CLI (yargs) and the run command's modules.
-    R.baselineImports = await timeNode(P.pairs, ['-e', "Promise.all([import('yargs'), import('./dist/commands/run.js')])"], start, { cwd: root })
-    R.firstRun = await firstRender({ tools, mode: 'run', tplKey: 'services', pairs: P.pairs, dir: work, watcher, log })
+    R.baselineNode = { times: [], hwm: [] }
+    R.baselineImports = { times: [], hwm: [] }
+    const baselines = async () => {
+      const add = (into, r) => (into.times.push(...r.times), into.hwm.push(...r.hwm))
+      add(R.baselineNode, await timeNode(1, ['-e', '0'], start))
+      // What `meshplate run` loads before doing anything: the CLI (yargs) and the run command's modules.
+      add(R.baselineImports, await timeNode(1, ['-e', "Promise.all([import('yargs'), import('./dist/commands/run.js')])"], start, { cwd: root }))
+    }
+    R.firstRun = await firstRender({ tools, mode: 'run', tplKey: 'services', pairs: P.pairs, dir: work, watcher, log, between: baselines })
     R.firstOnce = await firstRender({ tools, mode: 'once', tplKey: 'services', pairs: P.pairs, dir: work, watcher, log })
     R.liftoff = await liftoffDiagnostic(tools[0], watcher, R.firstOnce.expected)
 

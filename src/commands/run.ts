@@ -35,7 +35,7 @@ export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.Pro
     if (!child || !result.complete) return
     if (!child.running) {
       child.start().then((exit: ChildExit) => {
-        if (!stop.signal.aborted) resolveExit(exit.code || 1)
+        if (!stop.signal.aborted) resolveExit(exit.code)
       })
     } else if (result.reloadExec && result.changed.length > 0) {
       child.reload()

@@ -73,7 +73,7 @@ export function idealConfigs(dir, { mode, appPort, api, web }) {
 
 /** Starts `haproxy -W -db -f cfg` (master-worker, like the sidecars) as a tracked process. */
 export function startHaproxy(bin, cfg, logFile) {
-  return start(bin, ['-W', '-db', '-f', cfg], { logFile })
+  return start(bin, ['-W', '-db', '-f', cfg], { logFile, niced: true })
 }
 
 /** Sends one runtime API command over a unix socket; resolves to the answer. */

@@ -34,7 +34,7 @@ export async function wrk(bin, work, { url, connections, seconds, close = false 
   const file = join(work, `wrk-${++runs}.txt`)
   const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s']
   if (close) args.push('-H', 'Connection: close')
-  const proc = start(bin, [...args, url], { logFile: file })
+  const proc = start(bin, [...args, url], { logFile: file, niced: true })
   const killer = setTimeout(() => stop(proc, 1000), (seconds + 10) * 1000)
   const { code, signal } = await proc.exited
   clearTimeout(killer)

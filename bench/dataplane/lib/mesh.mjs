@@ -39,7 +39,7 @@ export async function startRenderedPairs({ consul, bins, root, work, appPort, sp
       mkdirSync(dir, { recursive: true })
       const args = [join(root, 'dist/cli.js'), 'sidecar', '--sidecar-for', svc, '--consul-addr', consul.addr, '--dir', dir, '--haproxy', bins.haproxy]
       if (templateDir) args.push('--template-dir', templateDir)
-      const proc = start(process.execPath, args, { logFile: join(work, `${spec.key}-${role}.log`) })
+      const proc = start(process.execPath, args, { logFile: join(work, `${spec.key}-${role}.log`), niced: true })
       return { role, svc, dir, proc, sock: join(dir, 'haproxy.sock'), meshplatePid: proc.pid }
     }
     pairs.push({ ...spec, kind: 'rendered', url: `http://127.0.0.1:${upstream}/`, hops: [hop(web, 'web'), hop(api, 'api')] })

@@ -7,6 +7,12 @@ import { execFileSync, spawn } from 'node:child_process'
 import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs'
 
 const live = new Set()
+let niceness = 0
+
+/** Sets the nice value `start(..., { niced: true })` runs processes at (negative needs root). */
+export function setNice(n) {
+  niceness = n
+}
 let clockTicks = 100
 try {
   clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
@@ -14,9 +20,10 @@ try {
   // keep the Linux default
 }
 
-/** Spawns a tracked process in its own group, stdout and stderr to `logFile`. */
-export function start(cmd, args, { logFile, env, cwd } = {}) {
+/** Spawns a tracked process in its own group, stdout and stderr to `logFile`; `niced` runs it under `nice`. */
+export function start(cmd, args, { logFile, env, cwd, niced = false } = {}) {
   const fd = openSync(logFile, 'a')
+  if (niced && niceness !== 0) [cmd, args] = ['nice', ['-n', String(niceness), cmd, ...args]]
   const proc = spawn(cmd, args, { stdio: ['ignore', fd, fd], detached: true, env: env ?? process.env, cwd })
   closeSync(fd)
   proc.logFile = logFile

@@ -39,6 +39,7 @@ export function aggregate(R) {
       errors: R.rows.filter((r) => r.path === k).reduce((a, r) => a + (r.errors || 0), 0),
     }
   }
+  for (const k of ORDER) A[k] ??= { missing: true, ...Object.fromEntries(Object.keys(A.direct).map((x) => [x, NaN])) }
   return A
 }
 
@@ -47,6 +48,7 @@ const LABEL = {
   'ideal-tcp': 'Ideal pair, tcp',
   tcp: '**Rendered, tcp** (as shipped)',
   'tcp-noauth': 'Rendered, tcp, authorization off',
+  'tcp-lean': 'Rendered, tcp, authorization, logging and identity check off',
   'ideal-http': 'Ideal pair, http',
   http: '**Rendered, http** (as shipped)',
   'http-noauth': 'Rendered, http, authorization off',
@@ -62,8 +64,8 @@ function mainTable(R, A) {
     const a = R.mem[`${key}/api`]
     return w && a && Number.isFinite(w[field]) ? `${f(w[field], 1)} / ${f(a[field], 1)}` : '—'
   }
-  const head = ['Path', 'added p50 (ms), 1 conn', 'added p99 (ms), 1 conn', 'req/s, 16 conns', 'HAProxy CPU ms / 1k req', 'new conn/s (Connection: close)', 'HAProxy CPU ms / new conn', 'mTLS handshakes / new conn', 'RSS HAProxy web / api (MB)', 'RSS meshplate web / api (MB)']
-  const rows = ORDER.filter((k) => A[k]).map((k) => {
+  const head = ['Path', 'added p50 (ms), 1 conn', 'added p99 (ms), 1 conn', 'req/s, 16 conns', 'HAProxy CPU µs / req (= ms / 1k req)', 'new conn/s (Connection: close)', 'HAProxy CPU ms / new conn', 'mTLS handshakes / new conn', 'RSS HAProxy web / api (MB)', 'RSS meshplate web / api (MB)']
+  const rows = ORDER.filter((k) => !A[k].missing).map((k) => {
     const a = A[k]
     const lat = k === 'direct' ? [`(p50 itself: ${f(a.p50, 3)})`, `(p99 itself: ${f(a.p99, 3)})`] : [f(a.addedP50, 3), f(a.addedP99, 3)]
     return [LABEL[k], ...lat, int(a.rps), k === 'direct' ? `(app: ${f(a.cpuPer1k, 1)})` : f(a.cpuPer1k, 1), int(a.connRate),
@@ -91,8 +93,8 @@ function ratios(A) {
 }
 
 function ratioTable(Q) {
-  const head = ['Rendered ÷ ideal', 'req/s (16 conns)', 'added p50', 'added p99', 'CPU per request', 'new conn/s', 'CPU per new conn']
-  const row = (m) => [m, f(Q[m].rps), f(Q[m].p50), f(Q[m].p99), f(Q[m].cpu), f(Q[m].conn), f(Q[m].cpuConn)]
+  const head = ['Rendered ÷ ideal', 'req/s (16 conns)', 'added p50', 'CPU per request', 'new conn/s', 'CPU per new conn']
+  const row = (m) => [m, f(Q[m].rps), f(Q[m].p50), f(Q[m].cpu), f(Q[m].conn), f(Q[m].cpuConn)]
   return mdTable(head, [row('tcp'), row('http')])
 }
 
@@ -105,44 +107,74 @@ function goals(R, A, Q) {
   const G = [
     { goal: 'Throughput ≥ 95% of ideal (16 keep-alive conns)', tcp: Q.tcp.rps, http: Q.http.rps, show: pct, pass: (x) => x >= 0.95 },
     { goal: 'Added p50 ≤ 1.1 × ideal (1 keep-alive conn)', tcp: Q.tcp.p50, http: Q.http.p50, show: (x) => `${f(x)} ×`, pass: (x) => x <= 1.1 },
-    { goal: 'Added p99 ≤ 1 ms at moderate load (1 keep-alive conn)', tcp: A.tcp.addedP99, http: A.http.addedP99, show: (x) => `${f(x, 3)} ms`, pass: (x) => x <= 1 },
+    { goal: 'Added p99 ≤ 1 ms at moderate load (1 keep-alive conn, closed loop)', tcp: A.tcp.addedP99, http: A.http.addedP99, show: (x) => `${f(x, 3)} ms`, pass: (x) => x <= 1 },
     { goal: 'Authorization (table hit) adds ≤ 5% to the CPU cost of a new connection', tcp: authCost('tcp'), http: authCost('http'), show: (x) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}%`, pass: (x) => x <= 0.05 },
-    { goal: '(same, as new conn/s lost)', tcp: authRate('tcp'), http: authRate('http'), show: (x) => `${(100 * x).toFixed(1)}%`, pass: (x) => x <= 0.05 },
+    { goal: '(for information: new conn/s lost to authorization; rates are noisier than CPU)', tcp: authRate('tcp'), http: authRate('http'), show: (x) => `${(100 * x).toFixed(1)}%`, info: true },
     { goal: 'RSS per HAProxy (master + worker) ≤ 25 MB, largest', tcp: maxOf('haproxyRss', ['tcp']), http: maxOf('haproxyRss', ['http']), show: (x) => `${f(x, 1)} MB`, pass: (x) => x <= 25 },
     { goal: 'RSS per meshplate process ≤ 60 MB, largest', tcp: maxOf('meshplateRss', ['tcp']), http: maxOf('meshplateRss', ['http']), show: (x) => `${f(x, 1)} MB`, pass: (x) => x <= 60 },
   ]
-  const rows = G.map((g) => [g.goal, g.show(g.tcp), g.show(g.http), ok(g.pass(g.tcp) && g.pass(g.http)) + (g.pass(g.tcp) !== g.pass(g.http) ? ` (${g.pass(g.tcp) ? 'http' : 'tcp'})` : '')])
+  const verdict = (g) => (g.info ? '' : ok(g.pass(g.tcp) && g.pass(g.http)) + (g.pass(g.tcp) !== g.pass(g.http) ? ` (${g.pass(g.tcp) ? 'http' : 'tcp'})` : ''))
+  const rows = G.map((g) => [g.goal, g.show(g.tcp), g.show(g.http), verdict(g)])
   return { table: mdTable(['Goal', 'tcp', 'http', 'Verdict'], rows), G, authCost, authRate }
+}
+
+const sign = (x) => (x >= 0 ? '+' : '−')
+const change = (x) => (Number.isFinite(x) ? `${sign(x)}${(100 * Math.abs(x)).toFixed(0)}%` : '—')
+const code = (l) => `\`${l.replace(/\/\S+\/intentions\.map/, '…/intentions.map')}\``
+
+/** The http bullets: CPU per request, what each feature costs, and what runs per request. */
+function whyHttp(R, A, Q) {
+  const out = []
+  const d = (k) => A.http.cpuPer1k - A[k].cpuPer1k // ms per 1k requests == µs per request
+  const gain = (k) => A[k].rps / A.http.rps - 1
+  const SMALL = 3 // µs per request: below this a feature is within noise
+  out.push(`- **http: the shipped config spends ${f(A.http.cpuPer1k - A['ideal-http'].cpuPer1k, 0)} µs more HAProxy CPU per request than the ideal pair** (${f(A.http.cpuPer1k, 1)} vs ${f(A['ideal-http'].cpuPer1k, 1)} µs, ${f(Q.http.cpu)} ×); on this saturated 2-core machine CPU per request is what sets req/s (${pct(Q.http.rps)} of ideal). One feature out at a time: the upstream identity check off saves ${f(d('http-nopeer'), 0)} µs/request (req/s ${change(gain('http-nopeer'))}), logging off ${f(d('http-nolog'), 0)} µs (${change(gain('http-nolog'))}), authorization off ${f(d('http-noauth'), 0)} µs (${change(gain('http-noauth'))}); all three off ${f(d('http-lean'), 0)} µs, which lands at ${f(A['http-lean'].cpuPer1k / A['ideal-http'].cpuPer1k)} × the ideal CPU per request, ${pct(A['http-lean'].rps / A['ideal-http'].rps)} of its req/s and ${f(A['http-lean'].addedP50 / A['ideal-http'].addedP50)} × its added p50 (${f(A['http-lean'].addedP50, 3)} vs ${f(A['ideal-http'].addedP50, 3)} ms; shipped ${f(A.http.addedP50, 3)} ms). So the gap is made of these per-request features, not of HAProxy's proxying, TLS or connection handling (\`http-reuse always\` is rendered; \`nbthread 1\` and the balance algorithm match the ideal pair, with one server per backend).`)
+  const web = R.rules?.['http/web'] ?? []
+  const api = R.rules?.['http/api'] ?? []
+  const peer = web.find((l) => /mesh_peer_svc/.test(l))
+  if (peer && d('http-nopeer') >= SMALL) {
+    out.push(`  - *The upstream identity check* (${code(peer)}, web side) runs on every response: a Lua sample-fetch call, with its own fetches of the server certificate's fields, per response, although the server certificate cannot change during a connection; ${f(d('http-nopeer'), 0)} µs per request measured. Caching its answer inside Lua saves the DER parse but not the call. HAProxy 2.6 has no native URI-SAN match and no variable scoped to a server connection, so the options are to pay this, or to check less often than per response.`)
+  }
+  if (d('http-nolog') >= SMALL) {
+    out.push(`  - *Logging* (${code('log global')} with ${code(web.find((l) => /^log stderr/.test(l)) ?? 'log stderr')}) formats and writes one line per request on each hop, stderr going to a file here as to a Nomad log pipe: ${f(d('http-nolog'), 0)} µs per request. \`option dontlog-normal\` (log only errors and anomalies) would keep denials and failures.`)
+  }
+  const auth = api.filter((l) => /^(tcp-request content|acl mesh_)/.test(l))
+  if (d('http-noauth') >= SMALL) {
+    const guarded = auth.some((l) => /lua\.authorize unless/.test(l))
+    out.push(`  - *Authorization* costs ${f(d('http-noauth'), 0)} µs per request. ${guarded ? 'The rendered rules skip the Lua action once a connection is decided, so what remains per request is' : '`tcp-request content` rules of an HTTP frontend are evaluated for every stream, i.e. for every request of a kept-alive or reused connection:'} ${auth.map(code).join(', ')}.`)
+  } else if (auth.length) {
+    out.push(`  - *Authorization* is within noise per request (${f(d('http-noauth'), 1)} µs): the decision is kept per connection and each request evaluates only ${auth.filter((l) => !/lua\.authorize|reject/.test(l)).map(code).join(' and ') || 'native rules'} before skipping the Lua action.`)
+  }
+  return out
 }
 
 /** The "where a goal is missed and why" bullets, from the variants' deltas. */
 function why(R, A, Q, G) {
   const out = []
-  const us = (ms1k) => ms1k // ms per 1k requests == µs per request
-  const d = (k) => A.http.cpuPer1k - A[k].cpuPer1k
-  const gain = (k) => A[k].rps / A.http.rps - 1
-  const missed = (i, m) => !G.G[i].pass(G.G[i][m])
-  if (missed(0, 'http') || missed(1, 'http') || missed(2, 'http')) {
-    out.push(`- **http mode costs ${f(us(A.http.cpuPer1k - A['ideal-http'].cpuPer1k), 0)} µs more HAProxy CPU per request than the ideal pair** (${f(A.http.cpuPer1k, 1)} vs ${f(A['ideal-http'].cpuPer1k, 1)} ms per 1k requests), which is the throughput gap (${pct(Q.http.rps)} of ideal) on a saturated 2-core box. Taking one feature out of the shipped template at a time: authorization off saves ${f(d('http-noauth'), 0)} µs/request (+${pct(gain('http-noauth'))} req/s), logging off ${f(d('http-nolog'), 0)} µs (+${pct(gain('http-nolog'))}), the upstream identity check off ${f(d('http-nopeer'), 0)} µs (+${pct(gain('http-nopeer'))}); all three off ${f(d('http-lean'), 0)} µs (+${pct(gain('http-lean'))}), leaving ${pct(A['http-lean'].rps / A['ideal-http'].rps)} of ideal throughput and ${f(A['http-lean'].addedP50 / A['ideal-http'].addedP50)} × its added p50.`)
-    out.push('  - *Authorization runs per request, not per connection, in http mode.* `tcp-request content` rules in an HTTP frontend are evaluated for every stream, i.e. every request on a kept-alive (and, on the web→api hop, reused) connection, so `lua.authorize` re-reads `ssl_c_der`, re-walks the DER, re-parses the SPIFFE ID, does 3–4 map lookups and sets 3 txn vars per request. The decision cannot change within one TLS connection; caching it per connection (e.g. `tcp-request session`-scoped `sess.` variables set once, with the content rule skipped when `var(sess.mesh_decision)` is set) would make the http cost per connection, as in tcp mode.')
-    out.push('  - *The upstream identity check runs per response.* `http-response deny unless { lua.mesh_peer_svc ... }` calls Lua, `ssl_s_der` (a fresh DER encoding of the server certificate) and the SPIFFE parse on every response, although the server certificate is fixed per connection. In tcp mode the equivalent `tcp-response content` rule runs once per connection.')
-    out.push('  - *Logging* writes one line per request per hop (two hops) to stderr, formatted with three Lua-set variables on the inbound hop.')
+  const missed = (i, m) => !G.G[i].info && !G.G[i].pass(G.G[i][m])
+  const rounds = (path, field) => R.rows.filter((r) => r.test === 'latency' && r.path === path)
+    .map((r) => f(r[field] - R.rows.find((x) => x.test === 'latency' && x.path === 'direct' && x.round === r.round)[field], 3)).join(', ')
+  if (missed(0, 'http') || missed(1, 'http') || missed(2, 'http')) out.push(...whyHttp(R, A, Q))
+  if (missed(1, 'tcp') || missed(0, 'tcp') || missed(2, 'tcp')) {
+    out.push(`- **tcp: ${pct(Q.tcp.rps)} of ideal req/s, ${f(Q.tcp.p50)} × its added p50, ${f(A.tcp.cpuPer1k, 1)} vs ${f(A['ideal-tcp'].cpuPer1k, 1)} µs CPU per request.** On kept-alive connections the rendered tcp config does the ideal one's work per request (authorization, logging and the identity check run once per connection), so a gap here is within run-to-run spread: added p50 per round, rendered ${rounds('tcp', 'p50')} ms vs ideal ${rounds('ideal-tcp', 'p50')} ms.`)
   }
-  if (missed(0, 'tcp') || missed(1, 'tcp') || missed(2, 'tcp')) {
-    out.push(`- **tcp mode**: ${pct(Q.tcp.rps)} of ideal throughput, ${f(Q.tcp.p50)} × its added p50, ${f(A.tcp.cpuPer1k, 1)} vs ${f(A['ideal-tcp'].cpuPer1k, 1)} ms CPU per 1k requests. On kept-alive connections the rendered tcp config does the same work per byte as the ideal one (authorization, logging and the identity check run once per connection), so a difference here is mostly run-to-run noise on this shared machine; compare the ratios of several runs.`)
+  if (missed(3, 'tcp')) {
+    out.push(`- **Authorization on new tcp connections**: ${f(A.tcp.cpuPerConn, 3)} vs ${f(A['tcp-noauth'].cpuPerConn, 3)} ms CPU per new connection (${int(A.tcp.connRate)} vs ${int(A['tcp-noauth'].connRate)} conn/s), next to a full mTLS handshake on both hops: one Lua action call (DER walk, SPIFFE parse, map lookups, session variables) and the log fields it feeds.`)
   }
-  if (missed(3, 'tcp') || missed(4, 'tcp')) {
-    out.push(`- **Authorization on new tcp connections**: ${f(A.tcp.cpuPerConn, 3)} vs ${f(A['tcp-noauth'].cpuPerConn, 3)} ms CPU per new connection (${int(A.tcp.connRate)} vs ${int(A['tcp-noauth'].connRate)} conn/s). Each new connection costs a full mTLS handshake on both hops, so the Lua action (a DER walk and map lookups, a few µs) should be within noise of it; a larger gap points at per-connection Lua set-up (a coroutine per stream) or at the log line it feeds.`)
-  }
-  if (missed(3, 'http') || missed(4, 'http')) {
-    out.push(`- **Authorization on new connections in http mode** costs ${(100 * G.authCost('http')).toFixed(1)}% more CPU per client connection (${f(A.http.cpuPerConn, 3)} vs ${f(A['http-noauth'].cpuPerConn, 3)} ms): the web→api connection is reused (${f(A.http.handshakesPerConn, 2)} handshakes per client connection), so the cost per client connection is one request's worth of HAProxy work, and the per-request Lua authorization is a large share of it (see above).`)
+  if (missed(3, 'http')) {
+    out.push(`- **Authorization on new client connections in http mode** adds ${(100 * G.authCost('http')).toFixed(1)}% CPU per client connection (${f(A.http.cpuPerConn, 3)} vs ${f(A['http-noauth'].cpuPerConn, 3)} ms). The web → api connection is reused (${f(A.http.handshakesPerConn, 2)} handshakes per client connection), so a new client connection costs about one request of HAProxy work, and whatever authorization does per request weighs on it in full.`)
   }
   if (missed(5, 'tcp') || missed(5, 'http')) {
-    const m = R.mem['http/api'] ?? R.mem['tcp/api']
-    out.push(`- **HAProxy RSS** counts the master and the worker, each of which maps the same libraries, the config, the Lua state(s) and the certificates (largest master alone: ${f(Math.max(...Object.values(R.mem).map((x) => x.masterRss)), 1)} MB; proportional set size of the inbound http hop, shared pages split: ${f(m?.haproxyPss, 1)} MB). Compare with the ideal pair's ${f(R.mem['ideal-http/api']?.haproxyRss, 1)} MB (no Lua).`)
+    const m = (k) => R.mem[k] ?? {}
+    out.push(`- **HAProxy RSS** (master + worker) is ${f(m('tcp/api').haproxyRss, 1)} MB for the tcp api sidecar against ${f(m('ideal-tcp/api').haproxyRss, 1)} MB for the ideal api hop: counted this way the hand-written pair misses 25 MB too. The master alone is ${f(m('tcp/api').masterRss, 1)} MB, mostly pages it shares with the worker (libcrypto, libssl, liblua, what the worker inherits at fork), so the sum counts them twice: the pair's proportional set size, which splits shared pages, is ${f(m('tcp/api').haproxyPss, 1)} MB, and the worker alone ${f(m('tcp/api').workerRss, 1)} MB. On the api side, where both have the same listeners, the sidecar's worker is ${f(m('tcp/api').workerRss - m('ideal-tcp/api').workerRss, 1)} MB larger than the ideal one (the Lua state with authorize.lua, the map); the rendered web worker also carries an mTLS public listener that the ideal web hop lacks.`)
   }
   if (missed(6, 'tcp') || missed(6, 'http')) {
-    out.push(`- **meshplate RSS** is a whole Node.js process (V8 heap, undici, nunjucks, yargs, execa) per sidecar: ${f(R.mem['http/api']?.meshplateRss, 1)} MB for the api sidecar in http mode. A bare \`node -e\` already takes about 40 MB here; V8 flags such as \`--max-semi-space-size=1\` / \`--max-old-space-size\`, or lazily importing what the sidecar path does not use, are where this goal can be won.`)
+    const mps = ['tcp', 'http'].flatMap((k) => ['web', 'api'].map((h) => R.mem[`${k}/${h}`]?.meshplateRss)).filter(Number.isFinite)
+    out.push(`- **meshplate RSS** is ${f(Math.min(...mps), 1)}–${f(Math.max(...mps), 1)} MB per sidecar; a bare \`node\` process takes ${f(R.nodeBaselineMb, 1)} MB here, so meshplate's own modules, data and V8 heap headroom come to about ${f(Math.max(...mps) - R.nodeBaselineMb, 0)} MB. Candidates (not measured here): modules loaded but unused on the sidecar path, and V8 heap sizing (\`--max-semi-space-size\`, \`--max-old-space-size\`).`)
+  }
+  const tcpConn = A.tcp.cpuPerConn / A['ideal-tcp'].cpuPerConn - 1
+  if (tcpConn > 0.05) {
+    out.push(`- *Not a goal, but seen:* a new tcp connection costs ${f(A.tcp.cpuPerConn, 3)} ms of HAProxy CPU rendered vs ${f(A['ideal-tcp'].cpuPerConn, 3)} ms ideal (+${pct(tcpConn)}). Authorization is ${f(A.tcp.cpuPerConn - A['tcp-noauth'].cpuPerConn, 3)} ms of that; with authorization, logging and the identity check all off it is ${f(A['tcp-lean'].cpuPerConn, 3)} ms, so per-connection log lines and the web side's \`tcp-response\` Lua identity check make up about ${f(A['tcp-noauth'].cpuPerConn - A['tcp-lean'].cpuPerConn, 3)} ms.`)
   }
   if (!out.length) out.push('- Every goal is met in this run.')
   return out.join('\n')
@@ -150,11 +182,12 @@ function why(R, A, Q, G) {
 
 /** How much other work shared the machine during the runs. */
 function foreignNote(R) {
-  const shares = R.rows.map((r) => r.foreign).filter(Number.isFinite)
+  const runs = R.rows.filter((r) => r.test !== 'warmup')
+  const shares = runs.map((r) => r.foreign).filter(Number.isFinite)
   const busy = shares.filter((x) => x > 0.1).length
-  const waited = R.rows.reduce((a, r) => a + (r.waited || 0), 0) / 1000
+  const waited = runs.reduce((a, r) => a + (r.waited || 0), 0) / 1000
   const byTest = R.tests.map((t) => `${t.name} ${pct(median(R.rows.filter((r) => r.test === t.name).map((r) => r.foreign)))}`).join(', ')
-  return `- Other work on this shared machine (CPU used during a run by anything but this benchmark's processes, as a share of all CPUs; from /proc/stat): median ${pct(median(shares))} (${byTest}), max ${pct(Math.max(...shares))}; ${busy} of ${shares.length} runs above 10%. Before each run the benchmark waited for the CPUs to be < ${pct(R.quiet.threshold)} busy (at most ${R.quiet.perRunMs / 1000} s per run, ${R.quiet.totalMs / 1000} s in all): ${waited.toFixed(0)} s waited. CPU per request is the figure least distorted by such load; req/s and p99 the most.`
+  return `- Other work on this shared machine (CPU used during a run by anything but this benchmark's processes, as a share of all CPUs; from /proc/stat): median ${pct(median(shares))} (${byTest}), max ${pct(Math.max(...shares))}; ${busy} of ${shares.length} runs above 10%. Before each run the benchmark waited for the CPUs to be < ${pct(R.quiet.threshold)} busy (at most ${R.quiet.perRunMs / 1000} s per run, ${R.quiet.totalMs / 1000} s in all): ${waited.toFixed(0)} s waited. CPU per request is the figure least distorted by such load; req/s and p99 the most. ${R.nice ? `The measured processes (HAProxy, meshplate, wrk) ran at nice ${R.nice} to keep other work from distorting them (\`--nice 0\` turns that off).` : 'The measured processes ran at the default priority.'}`
 }
 
 /** Method, checks and caveats. */

@@ -1,25 +1,30 @@
 // Template variants, made at run time from the shipped templates/haproxy so they
-// never drift from what meshplate renders: each removes or replaces exact lines
-// of haproxy.cfg.njk, and the run stops if a line it expects is no longer there
-// (the shipped template changed, and the variant must be looked at again).
-// `shipped` uses the templates as they are (no --template-dir at all).
+// never drift from what meshplate renders: each drops or replaces the lines of
+// haproxy.cfg.njk that carry one feature, found by pattern, and the run stops if
+// a pattern that must match no longer does (the shipped template changed, and
+// the variant must be looked at again). `shipped` uses the templates as they are
+// (no --template-dir at all).
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
+// [pattern, required]: a required pattern must match at least one line.
 const AUTH = [
-  '    tcp-request content lua.authorize',
-  '    tcp-request content reject unless { var(txn.mesh_decision) -m str allow }',
+  [/^\s*tcp-request content .*\blua\.authorize\b/, true],
+  [/^\s*tcp-request content reject\b/, true],
+  // What only feeds the two lines above: the per-connection decision cache's version check.
+  [/^\s*tcp-request content set-var\(txn\.mesh_/, false],
+  [/^\s*acl mesh_/, false],
 ]
-const PEER = ['    http-response deny unless { lua.mesh_peer_svc -m str {{ peer }} }']
-const LOG = ['    log global']
+const PEER = [[/^\s*(http-response|tcp-response content) .*\blua\.mesh_peer_svc\b/, true]]
+const LOG = [/^\s*log global\s*$/, '    no log']
 
-/** What each variant changes: lines removed, or [line, replacement]. */
+/** What each variant changes: line patterns dropped, and [pattern, replacement] pairs. */
 export const VARIANTS = {
-  shipped: { about: 'templates/haproxy as shipped', remove: [], replace: [] },
-  noauth: { about: 'without the two `tcp-request content` lines (lua.authorize and the reject)', remove: AUTH, replace: [] },
-  nolog: { about: '`no log` instead of `log global` in defaults (no per-request/per-connection log line)', remove: [], replace: [[LOG[0], '    no log']] },
-  nopeer: { about: 'without `http-response deny unless { lua.mesh_peer_svc ... }` (the per-response Lua check of the upstream identity)', remove: PEER, replace: [] },
-  lean: { about: 'noauth + nolog + nopeer together', remove: [...AUTH, ...PEER], replace: [[LOG[0], '    no log']] },
+  shipped: { about: 'templates/haproxy as shipped', drop: [], replace: [] },
+  noauth: { about: 'without the inbound authorization lines (`tcp-request content` lua.authorize and reject, and the version check that only feeds them)', drop: AUTH, replace: [] },
+  nolog: { about: '`no log` instead of `log global` in defaults (no request/connection log lines)', drop: [], replace: [LOG] },
+  nopeer: { about: 'without the Lua check of the upstream identity (`http-response deny` / `tcp-response content reject unless { lua.mesh_peer_svc ... }`)', drop: PEER, replace: [] },
+  lean: { about: 'noauth + nolog + nopeer together', drop: [...AUTH, ...PEER], replace: [LOG] },
 }
 
 /** Writes a copy of the shipped templates with the variant applied; returns its folder. */
@@ -30,18 +35,24 @@ export function makeVariant(shippedDir, name, into) {
   for (const f of readdirSync(shippedDir)) copyFileSync(join(shippedDir, f), join(dir, f))
   const cfg = join(dir, 'haproxy.cfg.njk')
   let lines = readFileSync(cfg, 'utf8').split('\n')
-  const once = (line) => {
-    const n = lines.filter((l) => l === line).length
-    if (n !== 1) throw new Error(`variant ${name}: expected the line "${line.trim()}" once in templates/haproxy/haproxy.cfg.njk, found it ${n} times; update bench/dataplane/lib/variants.mjs`)
+  const fail = (re) => {
+    throw new Error(`variant ${name}: no line of templates/haproxy/haproxy.cfg.njk matches ${re}; update bench/dataplane/lib/variants.mjs`)
   }
-  for (const line of v.remove) {
-    once(line)
-    lines = lines.filter((l) => l !== line)
+  for (const [re, required] of v.drop) {
+    if (required && !lines.some((l) => re.test(l))) fail(re)
+    lines = lines.filter((l) => !re.test(l))
   }
-  for (const [line, by] of v.replace) {
-    once(line)
-    lines = lines.map((l) => (l === line ? by : l))
+  for (const [re, by] of v.replace) {
+    if (!lines.some((l) => re.test(l))) fail(re)
+    lines = lines.map((l) => (re.test(l) ? by : l))
   }
   writeFileSync(cfg, lines.join('\n'))
   return dir
+}
+
+/** The lines of a rendered haproxy.cfg that run per request or per connection (rules, checks, logging). */
+export function ruleLines(renderedCfg) {
+  return readFileSync(renderedCfg, 'utf8').split('\n')
+    .filter((l) => /^\s*(tcp-request content|tcp-response content|http-request|http-response|acl|log global|no log|log stderr|http-reuse|balance)\b/.test(l))
+    .map((l) => l.trim())
 }

@@ -40,8 +40,11 @@ export async function startOnce(tool, mode, tplKey, out, watcher, pred) {
   return { file: tFile - t0, exit, hwm }
 }
 
-/** Alternating starts of both tools; returns { expected, byTool: {key: {file: [], exit: []}} }. */
-export async function firstRender({ tools, mode, tplKey, pairs, dir, watcher, log }) {
+/**
+ * Alternating starts of both tools; returns { expected, byTool: {key: {file: [], exit: [], hwm: []}} }.
+ * `between`, if given, runs after each pair (baselines that should see the same machine noise).
+ */
+export async function firstRender({ tools, mode, tplKey, pairs, dir, watcher, log, between }) {
   const outOf = (tool, i) => join(dir, `first-${mode}-${tplKey}-${tool.key}-${i}.out`)
   // Warm-up pair: page cache, agent caches; and the equivalence check.
   for (const tool of tools) await startOnce(tool, mode, tplKey, outOf(tool, 'warm'), watcher, (c) => c.length > 0)
@@ -56,20 +59,29 @@ export async function firstRender({ tools, mode, tplKey, pairs, dir, watcher, lo
       byTool[tool.key].hwm.push(r.hwm)
       if (r.exit !== undefined) byTool[tool.key].exit.push(r.exit)
     }
+    await between?.()
     log(`  ${mode}/${tplKey} pair ${i + 1}/${pairs}: ${tools.map((t) => `${t.key} ${byTool[t.key].file.at(-1).toFixed(0)} ms`).join(', ')}`)
   }
   return { expected: a, byTool }
 }
 
-/** Wall times of `node <args>` (e.g. `-e 0`: the floor under any Node.js tool's start); throws if it fails. */
+/**
+ * Wall times and peak RSS of `node <args>` (e.g. `-e 0`: the floor under any
+ * Node.js tool's start); throws if it fails. Resolves to { times, hwm } (ms, MB).
+ */
 export async function timeNode(runs, args, startProc, options = {}) {
   const times = []
+  const hwm = []
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now()
     const proc = startProc(process.execPath, args, options)
+    let peak = 0
+    const sampler = setInterval(() => (peak = Math.max(peak, memoryMb(proc.pid)?.hwm ?? 0)), 2)
     const { code } = await proc.exited
+    clearInterval(sampler)
     if (code !== 0) throw new Error(`node ${args.join(' ')} failed: ${proc.tail().slice(-300)}`)
     times.push(performance.now() - t0)
+    hwm.push(peak)
   }
-  return times
+  return { times, hwm }
 }

@@ -56,6 +56,20 @@ export function table(R) {
   return [line(head), line(head.map(() => '---')), ...rows(R).map(line)].join('\n')
 }
 
+const bigMem = (R, key) => R.big.watch.find((c) => c.key === key)
+
+/** What `node --liftoff-only` (no optimising tier for WebAssembly, i.e. undici's llhttp) changes in meshplate's once-mode peak. */
+function liftoffNote(R) {
+  const base = median(R.firstOnce.byTool[MP].hwm)
+  const liftoff = median(R.liftoff)
+  const start = `- Peak RSS at start: bare \`node -e 0\` ${fmt(median(R.baselineNode.hwm), ' MB')}; Node.js importing yargs and dist/commands/run.js, doing nothing, ${fmt(median(R.baselineImports.hwm), ' MB')}; meshplate at its first render in run mode ${fmt(median(R.firstRun.byTool[MP].hwm), ' MB')}.`
+  const diff = base - liftoff
+  const wasm = Math.abs(diff) >= 5
+    ? ` \`meshplate once\` peaks at ${fmt(base, ' MB')}, and at ${fmt(liftoff, ' MB')} under \`node --liftoff-only\`: about ${fmt(diff, ' MB')} of the peak is V8 optimising undici's llhttp WebAssembly parser.`
+    : ` \`node --liftoff-only\` (no optimising tier for undici's llhttp WebAssembly) changes \`meshplate once\`'s peak by ${fmt(diff, ' MB')} (${fmt(base, ' MB')} → ${fmt(liftoff, ' MB')}): WebAssembly tier-up is not part of it.`
+  return start + wasm
+}
+
 /** The computed notes under the table: method, breakdowns, caveats. */
 export function notes(R) {
   const ip = R.big.inproc
@@ -63,11 +77,12 @@ export function notes(R) {
   const timeouts = R.latency.kv.timeouts + R.latency.reg.timeouts + R.big.latency.timeouts
   return [
     `- Method: one \`consul agent -dev\` (${R.machine.consul}) on loopback; both tools against it with no quiescence (consul-template \`-wait=0s\`, meshplate's default), \`log-level warn\`, equivalent templates in \`bench/renderer/templates/\` whose outputs are checked byte-identical before timing. Values are medians with p90 in brackets; ratio > 1 means meshplate is slower or bigger. Starts alternate which tool goes first, after one discarded warm-up each; change and churn phases run both tools at the same time on the same data.`,
-    `- Start-up: bare \`node -e 0\` takes ${fmt(median(R.baselineNode), ' ms')} here and Node.js plus importing what \`meshplate run\` loads before any work (yargs and dist/commands/run.js) ${fmt(median(R.baselineImports), ' ms')}, i.e. ${fmt((100 * median(R.baselineImports)) / mpFirst, '%')} of meshplate's ${fmt(mpFirst, ' ms')} first render in run mode; the rest is the first Consul round trips (undici's first request included), rendering and the atomic write.`,
+    `- Start-up (timed between the run-mode pairs, so under the same load): bare \`node -e 0\` takes ${fmt(median(R.baselineNode.times), ' ms')}; Node.js importing what \`meshplate run\` loads before any work (yargs and dist/commands/run.js) ${fmt(median(R.baselineImports.times), ' ms')}, against meshplate's ${fmt(mpFirst, ' ms')} to a first render in run mode. The rest is the first Consul round trips, rendering and the atomic write.`,
     `- Changes: ${R.latency.kv.lat[MP].length} KV PUTs of \`bench/version\` and ${R.latency.reg.lat[MP].length} catalog registrations of new \`api\` instances, 200–300 ms apart, timed from just before the PUT to the new content seen on disk (inotify, with a 2 ms stat poll as backup). Timeouts (5 s): ${timeouts}.`,
     `- Churn: alternately a KV PUT and a re-registration of one \`api\` instance with a new port, one every 100 ms; CPU = utime+stime from /proc/<pid>/stat over the window, RSS = VmHWM from /proc/<pid>/status (peak since start, so start-up is included; highest sampled VmRSS: meshplate ${fmt(R.churn.find((c) => c.key === MP).maxRss, ' MB')}, consul-template ${fmt(R.churn.find((c) => c.key === CT).maxRss, ' MB')}).`,
-    `- Where meshplate's memory peak comes from: it is reached during start-up (VmHWM is already there at the first render; the highest VmRSS sampled during churn is lower, see above). \`meshplate once\` peaks at ${fmt(median(R.firstOnce.byTool[MP].hwm), ' MB')} by default and at ${fmt(median(R.liftoff), ' MB')} under \`node --liftoff-only\` (median of ${R.liftoff.length}), so about ${fmt(median(R.firstOnce.byTool[MP].hwm) - median(R.liftoff), ' MB')} of the peak is V8 optimising undici's llhttp WebAssembly parser on the first HTTP request; bare \`node -e 0\` is ~40 MB.`,
-    `- Change latency, meshplate's own steps (same machine, in-process, interleaved with the alternative): its \`atomicWrite\` of a ~1 KB file takes ${fmt(ip.atomicWriteMs.median, ' ms')} (p90 ${fmt(ip.atomicWriteMs.p90)}); a bare write+fsync+rename, the sequence of consul-template's renderer.go, ${fmt(ip.bareWriteMs.median, ' ms')} (p90 ${fmt(ip.bareWriteMs.p90)}). meshplate's write also re-reads and stats the old file, chmods, and fsyncs the folder, each step a libuv thread-pool round trip, and with no wait its quiescence is still a \`setTimeout(0)\` (≥ 1 ms in Node.js).`,
+    liftoffNote(R),
+    `- Memory with 1,000 instances in run mode: VmHWM at the first render ${fmt(bigMem(R, MP).hwmStart, ' MB')} → ${fmt(bigMem(R, MP).hwm, ' MB')} after the ${R.big.latency.lat[MP].length} changes for meshplate; ${fmt(bigMem(R, CT).hwmStart, ' MB')} → ${fmt(bigMem(R, CT).hwm, ' MB')} for consul-template. Each change brings a new ${fmt(ip.responseBytes / 1024, ' KiB')} answer that meshplate reads as text, parses, validates and deep-compares.`,
+    `- Write cost (same machine, in-process, the two interleaved): meshplate's \`atomicWrite\` of a ~1 KB file takes ${fmt(ip.atomicWriteMs.median, ' ms')} (p90 ${fmt(ip.atomicWriteMs.p90)}); a bare synchronous write+fsync+rename, the sequence of consul-template's renderer.go, ${fmt(ip.bareWriteMs.median, ' ms')} (p90 ${fmt(ip.bareWriteMs.p90)}).`,
     `- 1,000 instances: ${R.big.instances} instances of \`big\`, each on its own catalog node, registered in ${fmt(R.big.registerS, ' s')}. The health answer is ${fmt(ip.responseBytes / 1024, ' KiB')}; the rendered file ${fmt(ip.outputBytes / 1024, ' KiB')}. In-process (meshplate's dist/, fresh process, brain filled with that real answer): template compile ${fmt(ip.compileMs, ' ms')}, first render ${fmt(ip.coldRenderMs, ' ms')}, then median ${fmt(ip.renderMedianMs, ' ms')} (min ${fmt(ip.renderMinMs)}) over ${ip.runs} renders. Per change a View also pays JSON.parse ${fmt(ip.jsonParseMs, ' ms')}, validation (parseHealthEntries) ${fmt(ip.validateMs, ' ms')} and the deep-equal dedupe ${fmt(ip.deepEqualMs, ' ms')}. consul-template's own render time cannot be isolated from outside the process.`,
     `- The 1,000-instance change test re-registers one instance with a new port ${R.big.latency.lat[MP].length} times, 200–300 ms apart, both tools watching; CPU over it: meshplate ${fmt(R.big.watch.find((c) => c.key === MP).cpu, ' s')}, consul-template ${fmt(R.big.watch.find((c) => c.key === CT).cpu, ' s')}.`,
     `- Load average at start / end: ${R.machine.loadStart} / ${R.machine.loadEnd} (a shared, noisy machine: compare ratios, not absolute values, between runs).`,
