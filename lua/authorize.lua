@@ -25,7 +25,7 @@
 -- inside the httpclient wait aborts it ("Lua function 'authorize': aborting Lua processing on
 -- expired timeout") and the action returns ACT_RET_CONT. The script stored decision "deny",
 -- reason "agent-timeout" before it began to wait, so the next rule, `reject unless
--- { var(txn.mesh_decision) -m str allow }`, closes the connection (measured: rejected at
+-- { var(sess.mesh_decision) -m str allow }`, closes the connection (measured: rejected at
 -- 1002 ms). A Lua error ends the same way. With `http-request lua.authorize` there is no
 -- inspect-delay, so only the httpclient bound applies. `tune.lua.session-timeout` counts Lua
 -- run time only, never the wait.
