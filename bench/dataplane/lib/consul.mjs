@@ -2,23 +2,11 @@
 // ports (its HTTP API is all the sidecars need), service registrations whose
 // sidecars are healthy through a passing TTL check, and allow intentions so
 // that authorize.lua decides from its table.
-import { createServer } from 'node:net'
+import { freePorts } from '../../lib/shared.mjs'
 import { join } from 'node:path'
 import { start } from './procs.mjs'
 
-/** Returns `n` distinct free TCP ports on 127.0.0.1. */
-export async function freePorts(n) {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise((resolve, reject) => {
-      const s = createServer()
-      s.once('error', reject)
-      s.listen(0, '127.0.0.1', () => resolve(s))
-    })),
-  )
-  const ports = servers.map((s) => s.address().port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
-  return ports
-}
+export { freePorts }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 

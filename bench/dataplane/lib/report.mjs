@@ -3,7 +3,7 @@
 // renderer benchmark's for one, is kept exactly as it was): one table per
 // path, ratios against the ideal pair, the goals with verdicts, and where a
 // goal is missed, what the template variants say the difference is made of.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { writeSection } from '../../lib/shared.mjs'
 
 const median = (xs) => {
   const v = xs.filter(Number.isFinite).sort((a, b) => a - b)
@@ -246,19 +246,5 @@ export function report(R) {
 
 /** Replaces (or adds) the "## Dataplane" section of RESULTS.md, keeping the rest. */
 export function writeResults(file, sectionText) {
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n'
-  const lines = current.split('\n')
-  const startAt = lines.findIndex((l) => /^##\s+Dataplane\b/.test(l))
-  let next
-  if (startAt === -1) {
-    next = `${current.replace(/\n*$/, '')}\n\n${sectionText}`
-  } else {
-    let endAt = lines.findIndex((l, i) => i > startAt && /^##?\s/.test(l))
-    if (endAt === -1) endAt = lines.length
-    const before = lines.slice(0, startAt).join('\n').replace(/\n*$/, '')
-    const after = lines.slice(endAt).join('\n')
-    next = `${before}\n\n${sectionText}${after ? `\n${after}` : ''}`
-  }
-  writeFileSync(`${file}.tmp-dataplane`, next.replace(/\n*$/, '\n'))
-  renameSync(`${file}.tmp-dataplane`, file)
+  writeSection(file, 'Dataplane', sectionText)
 }

@@ -1,22 +1,10 @@
 // A real `consul agent -dev` on free loopback ports, and the few API calls the
 // benchmark makes to it: KV writes and catalog registrations of external
 // nodes (which anti-entropy leaves alone), one at a time or in parallel batches.
-import { createServer } from 'node:net'
+import { freePorts } from '../../lib/shared.mjs'
 import { sleep } from './stats.mjs'
 import { start, stop } from './procs.mjs'
 
-async function freePorts(n) {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise((resolve, reject) => {
-      const s = createServer()
-      s.once('error', reject)
-      s.listen(0, '127.0.0.1', () => resolve(s))
-    })),
-  )
-  const ports = servers.map((s) => s.address().port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
-  return ports
-}
 
 /** Starts the agent (up to 3 tries, in case a probed port was taken meanwhile) and waits for a leader. */
 export async function startConsul(bin, cwd) {

@@ -1,8 +1,8 @@
 // Turns the measurements into the Markdown table printed to stdout and into
 // the "Renderer" section of bench/RESULTS.md, leaving every other section of
 // that file (the dataplane benchmark's, for one) exactly as it was.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { fmt, median, medP90, ratio } from './stats.mjs'
+import { writeSection } from '../../lib/shared.mjs'
 
 const MP = 'meshplate'
 const CT = 'consul-template'
@@ -106,19 +106,5 @@ export function section(R) {
 
 /** Replaces (or adds) the "## Renderer" section of RESULTS.md, keeping the rest. */
 export function writeResults(file, sectionText) {
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n'
-  const lines = current.split('\n')
-  const startAt = lines.findIndex((l) => /^##\s+Renderer\b/.test(l))
-  let next
-  if (startAt === -1) {
-    next = `${current.replace(/\n*$/, '')}\n\n${sectionText}`
-  } else {
-    let endAt = lines.findIndex((l, i) => i > startAt && /^##?\s/.test(l))
-    if (endAt === -1) endAt = lines.length
-    const before = lines.slice(0, startAt).join('\n').replace(/\n*$/, '')
-    const after = lines.slice(endAt).join('\n')
-    next = `${before}\n\n${sectionText}${after ? `\n${after}` : ''}`
-  }
-  writeFileSync(`${file}.tmp-renderer`, next.replace(/\n*$/, '\n'))
-  renameSync(`${file}.tmp-renderer`, file)
+  writeSection(file, 'Renderer', sectionText)
 }

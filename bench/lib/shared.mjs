@@ -1,0 +1,38 @@
+// What both benchmarks share: free loopback ports for the peers they start,
+// and replacing one "## <Name>" section of bench/RESULTS.md while keeping the
+// other benchmark's section intact.
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+
+/** Returns `n` distinct free TCP ports on 127.0.0.1. */
+export async function freePorts(n) {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise((resolve, reject) => {
+      const s = createServer()
+      s.once('error', reject)
+      s.listen(0, '127.0.0.1', () => resolve(s))
+    })),
+  )
+  const ports = servers.map((s) => s.address().port)
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+  return ports
+}
+
+/** Replaces (or adds) the "## <name>" section of the results file, atomically. */
+export function writeSection(file, name, sectionText) {
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n'
+  const lines = current.split('\n')
+  const startAt = lines.findIndex((l) => new RegExp(`^##\\s+${name}\\b`).test(l))
+  let next
+  if (startAt === -1) {
+    next = `${current.replace(/\n*$/, '')}\n\n${sectionText}`
+  } else {
+    let endAt = lines.findIndex((l, i) => i > startAt && /^##?\s/.test(l))
+    if (endAt === -1) endAt = lines.length
+    const before = lines.slice(0, startAt).join('\n').replace(/\n*$/, '')
+    const after = lines.slice(endAt).join('\n')
+    next = `${before}\n\n${sectionText}${after ? `\n${after}` : ''}`
+  }
+  writeFileSync(`${file}.tmp-${name}`, next.replace(/\n*$/, '\n'))
+  renameSync(`${file}.tmp-${name}`, file)
+}
