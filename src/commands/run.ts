@@ -54,6 +54,7 @@ export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.Pro
       const next = await setup(resolveConfig(loadRaw()), stop.signal)
       await session.runner.stop()
       await fileWatcher.close()
+      await session.client?.close()
       session = next
       fileWatcher = watchTemplates(session)
       attach(session)
