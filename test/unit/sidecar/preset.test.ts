@@ -1,0 +1,40 @@
+/**
+ * The sidecar preset is plain renderer config; what it promises is visible
+ * in that config: the key file is 0600, every haproxy.cfg is checked with
+ * `haproxy -c` before it replaces the live one, intentions reach HAProxy
+ * through the runtime API without a reload, certificates by a reload, and
+ * HAProxy runs master-worker with SIGUSR2 as the reload signal.
+ */
+import { join } from 'node:path'
+import t from 'tap'
+import { resolveConfig } from '../../../src/config/resolve.ts'
+import { shippedLuaDir, shippedTemplateDir, sidecarConfig } from '../../../src/sidecar/preset.ts'
+
+const raw = sidecarConfig({ dir: '/run/mesh/web', templateDir: shippedTemplateDir, luaDir: shippedLuaDir, haproxy: '/usr/sbin/haproxy', vars: { nbthread: '2' } })
+const config = resolveConfig(raw, {})
+const byName = (name: string) => config.templates.find((tc) => tc.destination === join('/run/mesh/web', name))!
+
+t.test('four files in the sidecar folder, rendered from the shipped templates', async (t) => {
+  t.same(config.templates.map((tc) => tc.destination.split('/').pop()), ['leaf.pem', 'roots.pem', 'intentions.map', 'haproxy.cfg'], 'certificates first, so the config check finds them')
+  for (const tc of config.templates) t.ok(tc.source.startsWith(shippedTemplateDir), `${tc.source} is a shipped template`)
+  t.equal(byName('leaf.pem').perms, 0o600, 'the private key is written 0600')
+})
+
+t.test('haproxy.cfg is checked with haproxy -c on the temp file', async (t) => {
+  t.same(byName('haproxy.cfg').check, ['/usr/sbin/haproxy', '-c', '-f', '{{path}}'])
+  t.equal(byName('haproxy.cfg').reloadExec, true, 'a config change reloads')
+})
+
+t.test('intentions go through the runtime API without a reload; certificates reload', async (t) => {
+  t.same(byName('intentions.map').haproxyRuntime, { socket: '/run/mesh/web/haproxy.sock', kind: 'map', file: '/run/mesh/web/intentions.map' })
+  t.equal(byName('intentions.map').reloadExec, false)
+  t.equal(byName('leaf.pem').haproxyRuntime, undefined)
+  t.equal(byName('leaf.pem').reloadExec, true)
+  t.equal(byName('roots.pem').reloadExec, true)
+})
+
+t.test('HAProxy runs master-worker under exec mode, reloaded with SIGUSR2', async (t) => {
+  t.same(config.exec?.command, ['/usr/sbin/haproxy', '-W', '-db', '-f', '/run/mesh/web/haproxy.cfg'])
+  t.equal(config.exec?.reloadSignal, 'SIGUSR2')
+  t.same(config.vars, { dir: '/run/mesh/web', luaDir: shippedLuaDir, nbthread: '2' }, 'templates get the folder, the Lua folder and --var values')
+})
