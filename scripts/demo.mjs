@@ -22,7 +22,7 @@ function provision() {
     say('consul or haproxy missing: running scripts/provision (first time: a few minutes)')
     if (spawnSync('bash', [join(root, 'scripts/provision')], { stdio: 'inherit' }).status !== 0) throw new Error('provisioning failed')
   }
-  if (!existsSync(join(root, 'dist/cli.js'))) spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' })
+  if (spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' }).status !== 0) throw new Error('build failed')
 }
 
 async function freePorts(n) {
