@@ -37,6 +37,8 @@ export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.Pro
       child.start().then((exit: ChildExit) => {
         if (!stop.signal.aborted) resolveExit(exit.code)
       })
+      // A runtime push made while the child was still starting found no socket; repeat them once.
+      setTimeout(() => void session.runner.repushRuntime().catch((err) => log.error(errorLine(err))), 2_000).unref()
     } else if (result.reloadExec && result.changed.length > 0) {
       child.reload()
     }

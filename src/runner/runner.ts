@@ -149,6 +149,12 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
     return changed
   }
 
+  /** Pushes every `haproxyRuntime` file again: closes the window in which a push found no socket yet. */
+  async repushRuntime(): Promise<void> {
+    const pushes = this.deps.config.templates.flatMap((tc) => (tc.haproxyRuntime ? [{ push: tc.haproxyRuntime }] : []))
+    if (pushes.length > 0 && !this.#stopped) await runCommands(pushes, this.deps.log.child('command'))
+  }
+
   /** Ids of the dependencies the last batch used. */
   usedIds(): string[] {
     return [...this.#used.keys()]
