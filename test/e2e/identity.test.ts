@@ -48,7 +48,6 @@ for (const protocol of ['http', 'tcp'] as const) {
     t.notOk(outcomes.some((o) => o.ok && o.body.includes('evil')), "no byte of the impostor's answers reaches web's app")
     t.ok(outcomes.some((o) => o.ok && /^api/.test(o.body.replace(/^HTTP[\s\S]*?\r\n\r\n/, ''))), 'the genuine api instance still answers')
     t.ok(outcomes.some((o) => !o.ok || o.status === 502), 'requests balanced to the impostor fail instead')
-    await eventually(() => /svc\/web decision=allow/.test(evilSidecar.output()), 5_000, "evil's sidecar saw web's connections")
-    t.pass('the impostor accepted the connections: only the identity check stopped its answers')
+    t.ok(evilApp.hits() > 0, `the impostor's app answered ${evilApp.hits()} times: only the identity check kept those answers from web's app`)
   })
 }
