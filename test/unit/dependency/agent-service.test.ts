@@ -6,9 +6,9 @@
  * malformed body is refused naming the endpoint.
  */
 import t from 'tap'
-import type { ConsulClient, ConsulResponse } from '../../../src/consul/client.ts'
 import { AgentServiceDependency, parseProxyService } from '../../../src/dependency/agent-service.ts'
 import { ConsulResponseError } from '../../../src/errors.ts'
+import { recordingClient } from '../../support/fake-client.ts'
 
 /** As returned by a Consul 1.x agent for a sidecar registered with `connect { sidecar_service {} }`. */
 const sidecarBody = () => ({
@@ -98,13 +98,7 @@ t.test('bad shapes are refused with the field named', async (t) => {
 
 t.test('fetch blocks on the content hash and validates at the boundary', async (t) => {
   const calls: unknown[][] = []
-  const reply = (body: unknown): ConsulClient =>
-    ({
-      get: async (...args: unknown[]): Promise<ConsulResponse> => {
-        calls.push(args)
-        return { body, contentHash: 'a1b2c3' }
-      },
-    }) as unknown as ConsulClient
+  const reply = (body: unknown) => recordingClient({ body, contentHash: 'a1b2c3' }, calls).client
   const dep = new AgentServiceDependency('_nomad-task-5b0e/web')
   t.equal(dep.blocking, 'hash')
   const signal = new AbortController().signal

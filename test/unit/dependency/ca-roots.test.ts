@@ -4,9 +4,9 @@
  * trusting the other half. Bodies here follow `GET /v1/agent/connect/ca/roots`.
  */
 import t from 'tap'
-import type { ConsulClient, ConsulResponse } from '../../../src/consul/client.ts'
 import { CaRootsDependency, parseCaRoots } from '../../../src/dependency/ca-roots.ts'
 import { ConsulResponseError } from '../../../src/errors.ts'
+import { recordingClient } from '../../support/fake-client.ts'
 
 const PEM_A = '-----BEGIN CERTIFICATE-----\nMIICDTCCAbOgAwIBAgIBBzAKBggqhkjOPQQDAjAwMS4wLAYDVQQDEyVwcmktMTJh\n-----END CERTIFICATE-----\n'
 const PEM_B = '-----BEGIN CERTIFICATE-----\nMIICDzCCAbWgAwIBAgIBCDAKBggqhkjOPQQDAjAwMS4wLAYDVQQDEyVwcmktOWJm\n-----END CERTIFICATE-----\n'
@@ -51,13 +51,7 @@ t.test('bad shapes name the field', async (t) => {
 
 t.test('fetch blocks on index and refuses a bad body naming the endpoint', async (t) => {
   const calls: unknown[][] = []
-  const client = (body: unknown) =>
-    ({
-      get: async (...args: unknown[]): Promise<ConsulResponse> => {
-        calls.push(args)
-        return { body, index: 41 }
-      },
-    }) as unknown as ConsulClient
+  const client = (body: unknown) => recordingClient({ body, index: 41 }, calls).client
   const dep = new CaRootsDependency()
   t.equal(dep.blocking, 'index')
   const res = await dep.fetch(client(rotating), { index: 40, waitMs: 60_000 })

@@ -5,9 +5,9 @@
  * follow `GET /v1/agent/services?filter=Kind == "connect-proxy"`.
  */
 import t from 'tap'
-import type { ConsulClient, ConsulResponse } from '../../../src/consul/client.ts'
 import { findProxyId } from '../../../src/dependency/find-proxy.ts'
 import { ConsulResponseError } from '../../../src/errors.ts'
+import { recordingClient } from '../../support/fake-client.ts'
 
 const alloc1 = '5b0e6d2c-1111-2222-3333-444444444444'
 const alloc2 = '9a7f3e11-5555-6666-7777-888888888888'
@@ -20,18 +20,7 @@ const services = {
   ...proxy(`_nomad-task-${alloc2}-group-api-api-9090-sidecar-proxy`, `_nomad-task-${alloc2}-group-api-api-9090`, 'api'),
 }
 
-function client(body: unknown) {
-  const calls: unknown[][] = []
-  return {
-    calls,
-    client: {
-      get: async (...args: unknown[]): Promise<ConsulResponse> => {
-        calls.push(args)
-        return { body }
-      },
-    } as unknown as ConsulClient,
-  }
-}
+const client = (body: unknown) => recordingClient({ body })
 
 t.test('finds the proxy by its destination service id', async (t) => {
   const { client: c, calls } = client(services)

@@ -4,9 +4,9 @@
  * passing instances in the right datacenter and that the answer is validated.
  */
 import t from 'tap'
-import type { ConsulClient, ConsulResponse } from '../../../src/consul/client.ts'
 import { HealthConnectDependency } from '../../../src/dependency/health-connect.ts'
 import { ConsulResponseError } from '../../../src/errors.ts'
+import { recordingClient } from '../../support/fake-client.ts'
 
 const body = [
   {
@@ -16,26 +16,17 @@ const body = [
   },
 ]
 
-function recordingClient(reply: unknown) {
-  const calls: unknown[][] = []
-  const client = {
-    get: async (...args: unknown[]): Promise<ConsulResponse> => {
-      calls.push(args)
-      return { body: reply, index: 88 }
-    },
-  } as unknown as ConsulClient
-  return { client, calls }
-}
+const connectClient = (body: unknown) => recordingClient({ body, index: 88 })
 
 t.test('asks for passing instances, with dc only when given', async (t) => {
-  const local = recordingClient(body)
+  const local = connectClient(body)
   const res = await new HealthConnectDependency('api').fetch(local.client, { index: 87, waitMs: 60_000 })
   t.same(local.calls[0], ['/v1/health/connect/api', { passing: '', dc: undefined }, { index: 87, waitMs: 60_000, signal: undefined }])
   t.equal(res.index, 88)
   t.equal(res.data[0]?.Address, '10.0.0.5')
   t.equal(res.data[0]?.Port, 21001)
 
-  const remote = recordingClient(body)
+  const remote = connectClient(body)
   await new HealthConnectDependency('api', 'dc2').fetch(remote.client, { waitMs: 60_000 })
   t.match(remote.calls[0]?.[1], { passing: '', dc: 'dc2' })
 })
@@ -47,7 +38,7 @@ t.test('the id names service and datacenter', async (t) => {
 })
 
 t.test('a bad body is an invalid response naming the endpoint', async (t) => {
-  const { client } = recordingClient({ api: body })
+  const { client } = connectClient({ api: body })
   const err = await new HealthConnectDependency('api').fetch(client, { waitMs: 1 }).catch((e: unknown) => e)
   t.ok(err instanceof ConsulResponseError)
   t.equal((err as Error).message, 'consul GET /v1/health/connect/api: invalid response: entries is not an array')

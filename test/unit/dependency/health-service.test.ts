@@ -4,8 +4,8 @@
  * query quoted, and each part must reach Consul as the right parameter.
  */
 import t from 'tap'
-import type { ConsulClient, ConsulResponse } from '../../../src/consul/client.ts'
 import { HealthServiceDependency, parseServiceQuery } from '../../../src/dependency/health-service.ts'
+import { recordingClient } from '../../support/fake-client.ts'
 
 t.test('parseServiceQuery reads [tag.]name[@dc]', async (t) => {
   t.same(parseServiceQuery('web'), { tag: '', name: 'web', dc: '' })
@@ -22,13 +22,7 @@ t.test('parseServiceQuery refuses malformed queries, quoting them', async (t) =>
 })
 
 t.test('fetch sends name, tag and dc as Consul expects', async (t) => {
-  const calls: unknown[][] = []
-  const client = {
-    get: async (...args: unknown[]): Promise<ConsulResponse> => {
-      calls.push(args)
-      return { body: [], index: 3 }
-    },
-  } as unknown as ConsulClient
+  const { client, calls } = recordingClient({ body: [], index: 3 })
   const res = await new HealthServiceDependency('v2.web@dc2').fetch(client, { index: 2, waitMs: 5_000 })
   t.same(res, { data: [], index: 3 })
   t.same(calls[0], ['/v1/health/service/web', { passing: '', tag: 'v2', dc: 'dc2' }, { index: 2, waitMs: 5_000, signal: undefined }])

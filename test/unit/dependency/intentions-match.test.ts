@@ -5,9 +5,9 @@
  * Bodies follow `GET /v1/connect/intentions/match?by=destination&name=web`.
  */
 import t from 'tap'
-import type { ConsulClient, ConsulResponse } from '../../../src/consul/client.ts'
 import { IntentionsMatchDependency, parseIntentions } from '../../../src/dependency/intentions-match.ts'
 import { ConsulResponseError } from '../../../src/errors.ts'
+import { recordingClient } from '../../support/fake-client.ts'
 
 const match = {
   web: [
@@ -60,13 +60,7 @@ t.test('bad shapes name the field', async (t) => {
 
 t.test('fetch matches by destination and validates', async (t) => {
   const calls: unknown[][] = []
-  const client = (body: unknown) =>
-    ({
-      get: async (...args: unknown[]): Promise<ConsulResponse> => {
-        calls.push(args)
-        return { body, index: 31 }
-      },
-    }) as unknown as ConsulClient
+  const client = (body: unknown) => recordingClient({ body, index: 31 }, calls).client
   const dep = new IntentionsMatchDependency('web')
   t.equal(dep.id, 'connect.intentions(web)')
   const res = await dep.fetch(client(match), { index: 30, waitMs: 60_000 })

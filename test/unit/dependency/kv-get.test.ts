@@ -4,9 +4,9 @@
  * an X-Consul-Index to block on, so that index must be kept too.
  */
 import t from 'tap'
-import type { ConsulClient, ConsulResponse } from '../../../src/consul/client.ts'
 import { KvGetDependency, parseKv } from '../../../src/dependency/kv-get.ts'
 import { ConsulHttpError, ConsulResponseError } from '../../../src/errors.ts'
+import { recordingClient } from '../../support/fake-client.ts'
 
 const kvBody = (value: string | null) => [{ LockIndex: 0, Key: 'app/config', Flags: 0, Value: value, CreateIndex: 100, ModifyIndex: 200 }]
 
@@ -23,19 +23,7 @@ t.test('bad shapes are refused', async (t) => {
   t.throws(() => parseKv([{ Key: 'app/config', Value: 42 }]), { message: 'kv[0].Value is not a string' })
 })
 
-function client(outcome: { body?: unknown; index?: number; error?: Error }) {
-  const calls: unknown[][] = []
-  return {
-    calls,
-    client: {
-      get: async (...args: unknown[]): Promise<ConsulResponse> => {
-        calls.push(args)
-        if (outcome.error) throw outcome.error
-        return { body: outcome.body, index: outcome.index }
-      },
-    } as unknown as ConsulClient,
-  }
-}
+const client = recordingClient
 
 t.test('a 404 is a missing key, with the index to block on', async (t) => {
   const { client: c } = client({ error: new ConsulHttpError('GET /v1/kv/app/config', 404, '', 57) })

@@ -5,9 +5,9 @@
  * `GET /v1/agent/connect/ca/leaf/<service>`.
  */
 import t from 'tap'
-import type { ConsulClient, ConsulResponse } from '../../../src/consul/client.ts'
 import { LeafCertDependency, parseLeafCert } from '../../../src/dependency/leaf-cert.ts'
 import { ConsulResponseError } from '../../../src/errors.ts'
+import { recordingClient } from '../../support/fake-client.ts'
 
 const leaf = {
   SerialNumber: '4a:1c:9e:02',
@@ -35,14 +35,7 @@ t.test('parses the leaf with Consul’s field names', async (t) => {
 })
 
 t.test('a body without a certificate or key is refused at the boundary', async (t) => {
-  const calls: unknown[][] = []
-  const client = (body: unknown) =>
-    ({
-      get: async (...args: unknown[]): Promise<ConsulResponse> => {
-        calls.push(args)
-        return { body, index: 62 }
-      },
-    }) as unknown as ConsulClient
+  const client = (body: unknown) => recordingClient({ body, index: 62 }).client
   const dep = new LeafCertDependency('web')
   const cases: Array<[unknown, string]> = [
     [{ ...leaf, CertPEM: '' }, 'CertPEM holds no certificate'],
@@ -59,13 +52,7 @@ t.test('a body without a certificate or key is refused at the boundary', async (
 })
 
 t.test('fetch asks for the service name and blocks on index', async (t) => {
-  const calls: unknown[][] = []
-  const client = {
-    get: async (...args: unknown[]): Promise<ConsulResponse> => {
-      calls.push(args)
-      return { body: leaf, index: 62 }
-    },
-  } as unknown as ConsulClient
+  const { client, calls } = recordingClient({ body: leaf, index: 62 })
   const dep = new LeafCertDependency('web')
   t.equal(dep.id, 'connect.leaf(web)')
   t.equal(dep.blocking, 'index')

@@ -4,9 +4,9 @@
  * fallback applies. Bodies follow `GET /v1/query/<name>/execute?connect=true`.
  */
 import t from 'tap'
-import type { ConsulClient, ConsulResponse } from '../../../src/consul/client.ts'
 import { PreparedQueryDependency } from '../../../src/dependency/prepared-query.ts'
 import { ConsulResponseError } from '../../../src/errors.ts'
+import { recordingClient } from '../../support/fake-client.ts'
 
 const executed = {
   Service: 'db',
@@ -22,18 +22,7 @@ const executed = {
   Failovers: 1,
 }
 
-function client(body: unknown) {
-  const calls: unknown[][] = []
-  return {
-    calls,
-    client: {
-      get: async (...args: unknown[]): Promise<ConsulResponse> => {
-        calls.push(args)
-        return { body, index: 500 }
-      },
-    } as unknown as ConsulClient,
-  }
-}
+const client = (body: unknown) => recordingClient({ body, index: 500 })
 
 t.test('executes the query for Connect and reads its Nodes', async (t) => {
   const { client: c, calls } = client(executed)
