@@ -7,7 +7,7 @@
 import { setFlagsFromString } from 'node:v8'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
-import { execFlags, renderFlags, sidecarFlags, updateFlags } from './commands/flags.ts'
+import { execFlags, renderFlags, sidecarFlags } from './commands/flags.ts'
 import { MeshplateError } from './errors.ts'
 
 // undici parses HTTP with llhttp compiled to WebAssembly. V8's optimising tier for it costs
@@ -29,9 +29,6 @@ export async function main(argv: string[]): Promise<number> {
     })
     .command('sidecar', 'the HAProxy Consul Connect sidecar preset', (y) => sidecarFlags(y), async (a) => {
       code = await (await import('./commands/sidecar.ts')).sidecar(a)
-    })
-    .command('haproxy-update', false, (y) => updateFlags(y), async (a) => {
-      code = await (await import('./commands/haproxy-update.ts')).haproxyUpdate(a)
     })
     .demandCommand(1, 'give a command: run, once or sidecar')
     .fail((msg, err) => {
