@@ -1,8 +1,10 @@
-// What both benchmarks share: free loopback ports for the peers they start,
-// and replacing one "## <Name>" section of bench/RESULTS.md while keeping the
+// What both benchmarks share: building dist/, free loopback ports for the
+// peers they start, and replacing one "## <Name>" section of bench/RESULTS.md while keeping the
 // other benchmark's section intact.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
 
 /** Returns `n` distinct free TCP ports on 127.0.0.1. */
 export async function freePorts(n) {
@@ -35,4 +37,13 @@ export function writeSection(file, name, sectionText) {
   }
   writeFileSync(`${file}.tmp-${name}`, next.replace(/\n*$/, '\n'))
   renameSync(`${file}.tmp-${name}`, file)
+}
+
+/** Compiles src/ into dist/ (as `npm test` does); exits with one line, tagged `tag`, if tsc fails. */
+export function buildDist(root, tag) {
+  const r = spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: root, encoding: 'utf8' })
+  if (r.status !== 0) {
+    console.error(`${tag}: \`tsc -p tsconfig.json\` failed, cannot benchmark dist/: ${(r.stdout + r.stderr).split('\n')[0]}`)
+    process.exit(1)
+  }
 }

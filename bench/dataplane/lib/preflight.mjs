@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { accessSync, constants, readFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, release } from 'node:os'
 import { join } from 'node:path'
+import { buildDist } from '../../lib/shared.mjs'
 
 const executable = (p) => {
   try {
@@ -35,13 +36,7 @@ export function requirePeers(root) {
 }
 
 /** Compiles src/ into dist/; exits with one line if tsc fails. */
-export function build(root) {
-  const r = spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: root, encoding: 'utf8' })
-  if (r.status !== 0) {
-    console.error(`bench/dataplane: \`tsc -p tsconfig.json\` failed, cannot benchmark dist/: ${(r.stdout + r.stderr).split('\n')[0]}`)
-    process.exit(1)
-  }
-}
+export const build = (root) => buildDist(root, 'bench/dataplane')
 
 const firstLine = (cmd, args) => {
   const r = spawnSync(cmd, args, { encoding: 'utf8' })

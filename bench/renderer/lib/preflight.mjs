@@ -2,9 +2,10 @@
 // line), dist/ must be built from the current src/, and the versions and
 // machine are recorded for the results.
 import { accessSync, constants, readFileSync } from 'node:fs'
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { availableParallelism, cpus, loadavg, release } from 'node:os'
 import { join } from 'node:path'
+import { buildDist } from '../../lib/shared.mjs'
 
 /** Paths of consul and consul-template; exits with one line when either is missing. */
 export function requirePeers(root) {
@@ -24,14 +25,8 @@ export function requirePeers(root) {
   return bins
 }
 
-/** Compiles src/ into dist/ (as `npm test` does); exits with one line if tsc fails. */
-export function build(root) {
-  const r = spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: root, encoding: 'utf8' })
-  if (r.status !== 0) {
-    console.error(`bench/renderer: \`tsc -p tsconfig.json\` failed, cannot benchmark dist/: ${(r.stdout + r.stderr).split('\n')[0]}`)
-    process.exit(1)
-  }
-}
+/** Compiles src/ into dist/; exits with one line if tsc fails. */
+export const build = (root) => buildDist(root, 'bench/renderer')
 
 const firstLine = (cmd, args) => {
   try {
