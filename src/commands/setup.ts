@@ -31,7 +31,6 @@ export interface Session {
   client: ConsulClient | undefined
   proxyId: string | undefined
   templates: Template[]
-  scope: RenderScope
 }
 
 /** Builds the raw config from config files, then flags (flags win). */
@@ -83,7 +82,7 @@ export async function setup(config: Config, signal: AbortSignal): Promise<Sessio
   const templates = config.templates.map((t) => new Template(t.source, env, scope))
   for (const t of templates) t.load()
   const runner = new Runner({ config, templates, brain, log, client })
-  return { config, log, runner, client, proxyId, templates, scope }
+  return { config, log, runner, client, proxyId, templates }
 }
 
 async function waitForProxy(client: ConsulClient, target: string, log: Logger, signal: AbortSignal): Promise<string> {
