@@ -19,8 +19,11 @@ export function run(args: CliArgs): Promise<number> {
   return runWatching(() => rawFromArgs(args))
 }
 
-/** Runs until a stop signal or the child's exit; `loadRaw` is re-called on SIGHUP. */
-export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.ProcessEnv = process.env): Promise<number> {
+/**
+ * Runs until a stop signal or the child's exit; `loadRaw` is re-called on SIGHUP and
+ * whenever something changes under one of `reloadOn` (folders that may not exist yet).
+ */
+export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.ProcessEnv = process.env, reloadOn: string[] = []): Promise<number> {
   const stop = new AbortController()
   let session = await setup(resolveConfig(loadRaw()), stop.signal)
   const log = session.log
@@ -50,8 +53,8 @@ export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.Pro
   }
   attach(session)
 
-  const onSighup = async () => {
-    log.info('SIGHUP: re-reading config and templates')
+  const reload = async (why: string) => {
+    log.info(`${why}: re-reading config and templates`)
     try {
       const next = await setup(resolveConfig(loadRaw()), stop.signal)
       await session.runner.stop()
@@ -61,9 +64,14 @@ export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.Pro
       fileWatcher = watchTemplates(session)
       attach(session)
     } catch (err) {
-      log.error(`SIGHUP: kept the running config: ${errorLine(err)}`)
+      log.error(`${why}: kept the running config: ${errorLine(err)}`)
     }
   }
+  // Reloads run one at a time; a change during one runs it once more afterwards.
+  let reloading: Promise<void> = Promise.resolve()
+  const queueReload = (why: string) => (reloading = reloading.then(() => reload(why)))
+  const onSighup = () => void queueReload('SIGHUP')
+  const folderWatcher = reloadOn.length ? watchFolders(reloadOn, (path) => void queueReload(`${path} changed`)) : undefined
   const onStop = (sig: NodeJS.Signals) => {
     log.info(`${sig}: stopping`)
     stop.abort()
@@ -79,6 +87,8 @@ export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.Pro
     process.off('SIGINT', onStop)
     process.off('SIGTERM', onStop)
     stop.abort()
+    await folderWatcher?.close()
+    await reloading
     await fileWatcher.close()
     await session.runner.stop()
     await child?.stop()
@@ -101,5 +111,12 @@ function watchTemplates(session: Session) {
       session.log.error(errorLine(err))
     }
   })
+  return watcher
+}
+
+/** Calls `onChange` for any file added, changed or removed under `folders`, which may not exist yet. */
+function watchFolders(folders: string[], onChange: (path: string) => void) {
+  const watcher = watch(folders, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } })
+  watcher.on('all', (_event, path) => onChange(path))
   return watcher
 }

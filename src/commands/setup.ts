@@ -78,22 +78,32 @@ export async function setup(config: Config, signal: AbortSignal): Promise<Sessio
     if (config.sidecarFor) proxyId = await waitForProxy(client, config.sidecarFor, log, signal)
   }
   const scope: RenderScope = { tracker: undefined, proxyId, env: process.env }
-  const env = createEnvironment(scope, [...new Set(config.templates.map((t) => dirname(t.source)))], config.vars)
+  const env = createEnvironment(scope, [...new Set([...config.templates.map((t) => dirname(t.source)), ...config.templateRoots])], config.vars)
   const templates = config.templates.map((t) => new Template(t.source, env, scope))
   for (const t of templates) t.load()
   const runner = new Runner({ config, templates, brain, log, client })
   return { config, log, runner, client, proxyId, templates }
 }
 
+/**
+ * Nomad registers an allocation's services before it starts the sidecar task, so inside an
+ * allocation a proxy still missing after this long is a wrong service name, not a race.
+ */
+const NOMAD_PROXY_GRACE_MS = 30_000
+
 async function waitForProxy(client: ConsulClient, target: string, log: Logger, signal: AbortSignal): Promise<string> {
   const backoff = exponentialBackoff(250, 5_000)
+  const allocId = process.env.NOMAD_ALLOC_ID || undefined
+  const started = Date.now()
   for (let attempt = 1; ; attempt++) {
     try {
-      const id = await findProxyId(client, target, process.env.NOMAD_ALLOC_ID, signal)
+      const id = await findProxyId(client, target, allocId, signal)
       log.info('found proxy', { id, for: target })
       return id
     } catch (err) {
       if (signal.aborted) throw new MeshplateError('PROXY_NOT_FOUND', `gave up looking for the proxy of "${target}": ${errorLine(err)}`)
+      const wrongName = allocId && (err as MeshplateError).code === 'PROXY_NOT_FOUND' && Date.now() - started > NOMAD_PROXY_GRACE_MS
+      if (wrongName) throw err
       const delay = backoff.delay(attempt)
       log.warn(`${errorLine(err)}; retry in ${delay} ms`)
       await sleep(delay, signal)

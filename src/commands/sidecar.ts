@@ -4,8 +4,11 @@
  * HAProxy master-worker as the exec child. The child gets the agent URL and
  * token that lua/authorize.lua needs for sources the table does not decide.
  * With --once it only renders and checks the files, which is how CI checks a
- * service's customised templates against a recorded snapshot (--data).
+ * service's customised templates against a recorded snapshot (--data). With
+ * --override-dir, a haproxy.cfg.njk appearing, changing or leaving that folder
+ * reloads the templates as SIGHUP does (a broken one keeps the running config).
  */
+import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseConsulAddress } from '../consul/address.ts'
 import { resolveConfig } from '../config/resolve.ts'
@@ -24,14 +27,19 @@ export async function sidecar(args: CliArgs): Promise<number> {
     if (eq <= 0) throw new ConfigError(`--var "${kv}": expected key=value`)
     vars[kv.slice(0, eq)] = kv.slice(eq + 1)
   }
-  const preset = sidecarConfig({
+  const overrideDir = a['override-dir'] ? resolve(a['override-dir'] as string) : undefined
+  // Made now so that it can be watched: in Nomad the app task's template writes into it later.
+  if (overrideDir && !a.once) mkdirSync(overrideDir, { recursive: true })
+  const presetFor = () => sidecarConfig({
     dir: (a.dir as string | undefined) ?? resolve('.meshplate', target.replace(/[^A-Za-z0-9_.-]/g, '_')),
     templateDir: (a['template-dir'] as string | undefined) ?? shippedTemplateDir,
     luaDir: (a['lua-dir'] as string | undefined) ?? shippedLuaDir,
     haproxy: a.haproxy as string,
     vars,
+    overrideDir,
   })
-  const load = () => rawFromArgs({ ...args, template: [], config: [] }, preset)
+  // Re-evaluated on every reload, so an override that appears later becomes the entry template.
+  const load = () => rawFromArgs({ ...args, template: [], config: [] }, presetFor())
   if (a.once) {
     // CI: render and check every file once (from --data or a live agent), start nothing.
     const { renderOnce } = await import('./once.ts')
@@ -43,5 +51,5 @@ export async function sidecar(args: CliArgs): Promise<number> {
   // HAProxy's Lua HTTP client dials addresses, it does not resolve names.
   if (!address.socketPath && !address.tls) childEnv.MESHPLATE_AGENT_URL = address.origin.replace('//localhost:', '//127.0.0.1:')
   if (consul.token) childEnv.CONSUL_HTTP_TOKEN = consul.token
-  return runWatching(load, childEnv)
+  return runWatching(load, childEnv, overrideDir ? [overrideDir] : [])
 }

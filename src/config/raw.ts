@@ -44,11 +44,13 @@ export interface RawConfig {
   logLevel?: string
   logFormat?: string
   vars?: Record<string, string>
+  /** Extra folders searched by `{% include %}` and `{% extends %}`, after each template's own folder. */
+  templateRoots?: string[]
   templates?: RawTemplate[]
   exec?: { command?: string | string[]; reloadSignal?: string; killSignal?: string; killTimeout?: string | number }
 }
 
-const TOP_KEYS = new Set(['consul', 'proxyId', 'sidecarFor', 'wait', 'timeout', 'dry', 'data', 'record', 'logLevel', 'logFormat', 'vars', 'templates', 'exec'])
+const TOP_KEYS = new Set(['consul', 'proxyId', 'sidecarFor', 'wait', 'timeout', 'dry', 'data', 'record', 'logLevel', 'logFormat', 'vars', 'templateRoots', 'templates', 'exec'])
 const TEMPLATE_KEYS = new Set(['source', 'destination', 'perms', 'backup', 'command', 'commandTimeout', 'check', 'checkTimeout', 'reloadExec', 'haproxyRuntime'])
 
 /** Reads one JSON config file; relative template paths become relative to the file. */
@@ -64,6 +66,10 @@ export function readConfigFile(file: string): RawConfig {
   for (const key of Object.keys(raw)) if (!TOP_KEYS.has(key)) throw new ConfigError(`${file}: unknown key "${key}"`)
   if (raw.templates !== undefined && !Array.isArray(raw.templates)) throw new ConfigError(`${file}: "templates" must be an array`)
   const base = dirname(resolve(file))
+  if (raw.templateRoots !== undefined) {
+    if (!Array.isArray(raw.templateRoots) || raw.templateRoots.some((r) => typeof r !== 'string')) throw new ConfigError(`${file}: "templateRoots" must be an array of folders`)
+    raw.templateRoots = raw.templateRoots.map((r) => resolve(base, r))
+  }
   raw.templates = (raw.templates ?? []).map((t, i) => {
     if (!t || typeof t !== 'object') throw new ConfigError(`${file}: templates[${i}] is not an object`)
     for (const key of Object.keys(t)) if (!TEMPLATE_KEYS.has(key)) throw new ConfigError(`${file}: templates[${i}]: unknown key "${key}"`)

@@ -3,7 +3,7 @@
  * environment become one frozen Config. Nothing else in meshplate invents a
  * default. Errors name the flag, key or template that was wrong.
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { constants } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import type { ConsulClientOptions } from '../consul/client.ts'
@@ -47,6 +47,8 @@ export interface Config {
   exec: ExecConfig | undefined
   log: { level: LogLevel; format: LogFormat }
   vars: Readonly<Record<string, string>>
+  /** Folders `{% include %}`/`{% extends %}` search after the templates' own folders. */
+  templateRoots: readonly string[]
 }
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const
@@ -72,6 +74,7 @@ export function resolveConfig(raw: RawConfig, env: NodeJS.ProcessEnv = process.e
     exec: raw.exec?.command ? resolveExec(raw.exec) : undefined,
     log: { level: logLevel as LogLevel, format: logFormat },
     vars: Object.freeze({ ...raw.vars }),
+    templateRoots: Object.freeze((raw.templateRoots ?? []).map((r) => resolvePath(r))),
   }
   if (config.templates.length === 0) throw new ConfigError('no templates: give -t src:dest or a config file with "templates"')
   return Object.freeze(config)
@@ -125,7 +128,7 @@ function resolveExec(e: NonNullable<RawConfig['exec']>): ExecConfig {
 }
 
 function resolveConsul(c: NonNullable<RawConfig['consul']>, env: NodeJS.ProcessEnv): ConsulClientOptions {
-  const tokenFile = c.tokenFile ?? (c.token ? undefined : env.CONSUL_HTTP_TOKEN_FILE)
+  const tokenFile = c.tokenFile ?? (c.token ? undefined : env.CONSUL_HTTP_TOKEN_FILE ?? (env.CONSUL_HTTP_TOKEN ? undefined : nomadServiceIdentityToken(env)))
   let token = c.token ?? env.CONSUL_HTTP_TOKEN
   if (tokenFile) {
     try {
@@ -137,6 +140,7 @@ function resolveConsul(c: NonNullable<RawConfig['consul']>, env: NodeJS.ProcessE
   const sslVerify = c.sslVerify ?? env.CONSUL_HTTP_SSL_VERIFY !== 'false'
   return {
     address: c.address ?? env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500',
+    addressSource: c.address ? '--consul-addr or config' : env.CONSUL_HTTP_ADDR ? 'env CONSUL_HTTP_ADDR' : 'default',
     token: token || undefined,
     tls: {
       force: c.ssl ?? env.CONSUL_HTTP_SSL === 'true',
@@ -147,4 +151,15 @@ function resolveConsul(c: NonNullable<RawConfig['consul']>, env: NodeJS.ProcessE
       serverName: c.serverName ?? env.CONSUL_TLS_SERVER_NAME,
     },
   }
+}
+
+/**
+ * Inside a Nomad allocation with Consul ACLs, Nomad writes the sidecar's Service Identity
+ * token to ${NOMAD_SECRETS_DIR}/si_token. Used like CONSUL_HTTP_TOKEN_FILE when no token
+ * was given any other way.
+ */
+function nomadServiceIdentityToken(env: NodeJS.ProcessEnv): string | undefined {
+  if (!env.NOMAD_SECRETS_DIR) return undefined
+  const file = resolvePath(env.NOMAD_SECRETS_DIR, 'si_token')
+  return existsSync(file) ? file : undefined
 }

@@ -12,6 +12,8 @@ import { parseConsulAddress, type ConsulAddress } from './address.ts'
 
 export interface ConsulClientOptions {
   address: string
+  /** Where the address came from (flag, env, default), named when the agent is unreachable. */
+  addressSource?: string
   token?: string
   tls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string; insecure?: boolean; force?: boolean }
 }
@@ -40,11 +42,13 @@ const NON_BLOCKING_TIMEOUT_MS = 10_000
 export class ConsulClient {
   readonly address: ConsulAddress
   readonly #token: string | undefined
+  readonly #where: string
   readonly #dispatcher: Dispatcher
 
   constructor(options: ConsulClientOptions) {
     this.address = parseConsulAddress(options.address, options.tls?.force)
     this.#token = options.token || undefined
+    this.#where = `agent ${options.address}${options.addressSource ? ` from ${options.addressSource}` : ''}`
     this.#dispatcher = new Agent({
       keepAliveTimeout: 30_000,
       connect: {
@@ -105,14 +109,14 @@ export class ConsulClient {
     } catch (err) {
       if (signal?.aborted) throw err
       const detail = timer.aborted ? `timed out after ${Math.round(timeoutMs)} ms` : errorLine(err)
-      throw new ConsulUnreachableError(endpoint, detail, { cause: err })
+      throw new ConsulUnreachableError(endpoint, `${detail} (${this.#where})`, { cause: err })
     }
     let text: string
     try {
       text = await res.body.text()
     } catch (err) {
       if (signal?.aborted) throw err
-      throw new ConsulUnreachableError(endpoint, `reading body: ${errorLine(err)}`, { cause: err })
+      throw new ConsulUnreachableError(endpoint, `reading body: ${errorLine(err)} (${this.#where})`, { cause: err })
     }
     if (res.statusCode < 200 || res.statusCode > 299) {
       throw new ConsulHttpError(endpoint, res.statusCode, text, parseIndex(res.headers['x-consul-index']))

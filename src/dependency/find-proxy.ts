@@ -26,8 +26,13 @@ export async function findProxyId(client: ConsulClient, target: string, nomadAll
     (p) => p.destinationName === target && (!nomadAllocId || p.destinationId.startsWith(`_nomad-task-${nomadAllocId}-`)),
   )
   if (byName.length === 1) return byName[0]!.id
-  const why = byName.length > 1 ? `${byName.length} proxies match by name (${byName.map((p) => p.id).join(', ')}); give --proxy-id` : 'none registered yet'
-  throw new MeshplateError('PROXY_NOT_FOUND', `no connect proxy for service "${target}" on this agent: ${why}`)
+  if (byName.length > 1) {
+    throw new MeshplateError('PROXY_NOT_FOUND', `${byName.length} connect proxies match service "${target}" by name (${byName.map((p) => p.id).join(', ')}); give --proxy-id`)
+  }
+  if (!nomadAllocId) throw new MeshplateError('PROXY_NOT_FOUND', `no connect proxy for service "${target}" on this agent: none registered yet`)
+  const inAlloc = proxies.filter((p) => p.destinationId.startsWith(`_nomad-task-${nomadAllocId}-`)).map((p) => p.destinationName)
+  const here = inAlloc.length ? `it registers proxies for: ${[...new Set(inAlloc)].join(', ')}` : 'it has registered no connect proxy yet'
+  throw new MeshplateError('PROXY_NOT_FOUND', `no connect proxy for service "${target}" in Nomad allocation ${nomadAllocId}: ${here}`)
 }
 
 function parseProxies(body: unknown): ProxyEntry[] {

@@ -2,14 +2,20 @@
  * The HAProxy Connect sidecar as plain renderer configuration: four shipped
  * templates, their destinations in one folder, the runtime-API push that
  * spares a reload for intention changes, the `haproxy -c`
- * check on every config, and HAProxy master-worker under exec mode.
+ * check on every config, and HAProxy master-worker under exec mode. A
+ * per-service `haproxy.cfg.njk` in the override folder, when present, replaces
+ * the entry template; it extends the shipped one and overrides its blocks.
  */
+import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { RawConfig, RawTemplate } from '../config/raw.ts'
+import { runtimeSocketPath } from './runtime-socket.ts'
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-export const shippedTemplateDir = join(packageRoot, 'templates/haproxy')
+/** The shipped templates' root: an override extends "haproxy/haproxy.cfg.njk" from here. */
+export const shippedTemplateRoot = join(packageRoot, 'templates')
+export const shippedTemplateDir = join(shippedTemplateRoot, 'haproxy')
 export const shippedLuaDir = join(packageRoot, 'lua')
 
 export interface SidecarOptions {
@@ -18,12 +24,20 @@ export interface SidecarOptions {
   luaDir: string
   haproxy: string
   vars: Record<string, string>
+  /** A folder that may hold a per-service haproxy.cfg.njk (it may appear later). */
+  overrideDir?: string
+}
+
+/** The entry template for haproxy.cfg: the service's override when it exists, else the stock one. */
+export function haproxyEntry(o: Pick<SidecarOptions, 'templateDir' | 'overrideDir'>): string {
+  const override = o.overrideDir ? join(resolve(o.overrideDir), 'haproxy.cfg.njk') : undefined
+  return override && existsSync(override) ? override : join(o.templateDir, 'haproxy.cfg.njk')
 }
 
 /** Builds the raw config the sidecar command merges under the user's flags. */
 export function sidecarConfig(o: SidecarOptions): RawConfig {
   const dir = resolve(o.dir)
-  const socket = join(dir, 'haproxy.sock')
+  const socket = runtimeSocketPath(dir)
   const file = (name: string) => join(dir, name)
   const templates: RawTemplate[] = [
     // Certificates reload HAProxy (seamlessly) rather than use `set/commit ssl cert|ca-file`:
@@ -32,11 +46,12 @@ export function sidecarConfig(o: SidecarOptions): RawConfig {
     { source: join(o.templateDir, 'leaf.pem.njk'), destination: file('leaf.pem'), perms: '0600' },
     { source: join(o.templateDir, 'roots.pem.njk'), destination: file('roots.pem'), perms: '0644' },
     { source: join(o.templateDir, 'intentions.map.njk'), destination: file('intentions.map'), perms: '0644', reloadExec: false, haproxyRuntime: { socket, kind: 'map' } },
-    { source: join(o.templateDir, 'haproxy.cfg.njk'), destination: file('haproxy.cfg'), perms: '0644', check: [o.haproxy, '-c', '-f', '{{path}}'] },
+    { source: haproxyEntry(o), destination: file('haproxy.cfg'), perms: '0644', check: [o.haproxy, '-c', '-f', '{{path}}'] },
   ]
   return {
     templates,
-    vars: { dir, luaDir: resolve(o.luaDir), ...o.vars },
+    templateRoots: [shippedTemplateRoot],
+    vars: { dir, luaDir: resolve(o.luaDir), runtimeSocket: socket, ...o.vars },
     exec: { command: [o.haproxy, '-W', '-db', '-f', file('haproxy.cfg')], reloadSignal: 'SIGUSR2', killSignal: 'SIGTERM', killTimeout: '10s' },
   }
 }

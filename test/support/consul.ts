@@ -33,10 +33,23 @@ export interface ServiceSpec {
   proxyConfig?: Record<string, unknown>
 }
 
+export interface ConsulOptions {
+  hcl?: string[]
+  token?: string
+  /** Address the agent binds and serves HTTP on (default 127.0.0.1). */
+  bind?: string
+  /** Fixed HTTP port (default: a free one). */
+  httpPort?: number
+  /** gRPC port for Nomad's Envoy bootstrap hook (default: off). */
+  grpcPort?: number
+}
+
 /** Starts an agent and waits until its Connect CA answers. */
-export async function startConsul(options: { hcl?: string[]; token?: string } = {}): Promise<ConsulAgent> {
-  const [http, serfLan, serfWan, server] = await freePorts(4)
-  const addr = `127.0.0.1:${http}`
+export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAgent> {
+  const [freeHttp, serfLan, serfWan, server] = await freePorts(4)
+  const http = options.httpPort ?? freeHttp
+  const bind = options.bind ?? '127.0.0.1'
+  const addr = `${bind}:${http}`
   let proc: ChildProcess | undefined
   let output = ''
 
@@ -55,10 +68,12 @@ export async function startConsul(options: { hcl?: string[]; token?: string } = 
 
   const start = async () => {
     const args = [
-      'agent', '-dev', '-node', 'meshplate-test', '-bind', '127.0.0.1', '-client', '127.0.0.1',
-      '-http-port', String(http), '-dns-port', '-1', '-grpc-port', '-1',
+      'agent', '-dev', '-node', 'meshplate-test', '-bind', bind, '-client', bind,
+      '-http-port', String(http), '-dns-port', '-1', '-grpc-port', String(options.grpcPort ?? -1),
       '-serf-lan-port', String(serfLan), '-serf-wan-port', String(serfWan), '-server-port', String(server),
-      '-hcl', 'ports { grpc_tls = -1 }', '-log-level', 'warn',
+      // No update check or anonymous signature: nothing a test runs may leave the machine.
+      '-hcl', 'ports { grpc_tls = -1 }', '-hcl', 'disable_update_check = true', '-hcl', 'disable_anonymous_signature = true',
+      '-log-level', 'warn',
       ...(options.hcl ?? []).flatMap((h) => ['-hcl', h]),
     ]
     proc = spawn(binary('consul'), args, { stdio: ['ignore', 'pipe', 'pipe'] })

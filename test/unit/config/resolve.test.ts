@@ -16,6 +16,7 @@ t.test('defaults when the user only gives a template', async (t) => {
   const c = resolveConfig(base(), {})
   t.same(c.consul, {
     address: '127.0.0.1:8500',
+    addressSource: 'default',
     token: undefined,
     tls: { force: false, insecure: false, caFile: undefined, certFile: undefined, keyFile: undefined, serverName: undefined },
   })
@@ -111,6 +112,7 @@ t.test('CONSUL_HTTP_* environment is used when config says nothing', async (t) =
   })
   t.same(c.consul, {
     address: 'https://consul.internal:8501',
+    addressSource: 'env CONSUL_HTTP_ADDR',
     token: 'env-token',
     tls: {
       force: true,
@@ -145,6 +147,20 @@ t.test('a token file beats a token, and its content is trimmed', async (t) => {
 
   const flagBeatsEnvFile = resolveConfig(base({ consul: { token: 'flag-token' } }), { CONSUL_HTTP_TOKEN_FILE: join(dir, 'envtoken') })
   t.equal(flagBeatsEnvFile.consul.token, 'flag-token', 'a token given in config beats the environment’s token file')
+})
+
+t.test("inside a Nomad allocation, the sidecar's Service Identity token is used when no token was given", async (t) => {
+  const secrets = t.testdir({ si_token: 'si-token\n' })
+  t.equal(resolveConfig(base(), { NOMAD_SECRETS_DIR: secrets }).consul.token, 'si-token', '${NOMAD_SECRETS_DIR}/si_token')
+  t.equal(resolveConfig(base(), { NOMAD_SECRETS_DIR: secrets, CONSUL_HTTP_TOKEN: 'env' }).consul.token, 'env', 'CONSUL_HTTP_TOKEN wins')
+  t.equal(resolveConfig(base({ consul: { token: 'flag' } }), { NOMAD_SECRETS_DIR: secrets }).consul.token, 'flag', '--consul-token wins')
+  t.equal(resolveConfig(base(), { NOMAD_SECRETS_DIR: t.testdir({}) }).consul.token, undefined, 'no si_token (Consul without ACLs): no token')
+})
+
+t.test('the address says where it came from, for the unreachable-agent message', async (t) => {
+  t.equal(resolveConfig(base(), {}).consul.addressSource, 'default')
+  t.equal(resolveConfig(base(), { CONSUL_HTTP_ADDR: 'http://10.0.0.1:8500' }).consul.addressSource, 'env CONSUL_HTTP_ADDR')
+  t.equal(resolveConfig(base({ consul: { address: '127.0.0.1:1' } }), { CONSUL_HTTP_ADDR: 'x:1' }).consul.addressSource, '--consul-addr or config')
 })
 
 t.test('an empty token means no token', async (t) => {

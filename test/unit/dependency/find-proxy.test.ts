@@ -39,7 +39,7 @@ t.test('two proxies for one name is an error naming both', async (t) => {
   const { client: c } = client(services)
   await t.rejects(findProxyId(c, 'api'), {
     code: 'PROXY_NOT_FOUND',
-    message: `no connect proxy for service "api" on this agent: 2 proxies match by name (_nomad-task-${alloc1}-group-api-api-9090-sidecar-proxy, _nomad-task-${alloc2}-group-api-api-9090-sidecar-proxy); give --proxy-id`,
+    message: `2 connect proxies match service "api" by name (_nomad-task-${alloc1}-group-api-api-9090-sidecar-proxy, _nomad-task-${alloc2}-group-api-api-9090-sidecar-proxy); give --proxy-id`,
   })
 })
 
@@ -48,7 +48,14 @@ t.test('no proxy yet is PROXY_NOT_FOUND', async (t) => {
     code: 'PROXY_NOT_FOUND',
     message: 'no connect proxy for service "billing" on this agent: none registered yet',
   })
-  await t.rejects(findProxyId(client(services).client, 'api', 'other-alloc'), { code: 'PROXY_NOT_FOUND', message: /none registered yet/ })
+  await t.rejects(findProxyId(client(services).client, 'api', 'other-alloc'), {
+    code: 'PROXY_NOT_FOUND',
+    message: 'no connect proxy for service "api" in Nomad allocation other-alloc: it has registered no connect proxy yet',
+  })
+  await t.rejects(findProxyId(client(services).client, 'apii', alloc1), {
+    code: 'PROXY_NOT_FOUND',
+    message: `no connect proxy for service "apii" in Nomad allocation ${alloc1}: it registers proxies for: api`,
+  }, 'a wrong service name in a Nomad job names the service, the allocation and what it does register')
   await t.rejects(findProxyId(client({}).client, 'web'), { code: 'PROXY_NOT_FOUND' })
 })
 

@@ -5,10 +5,11 @@
  * through the runtime API without a reload, certificates by a reload, and
  * HAProxy runs master-worker with SIGUSR2 as the reload signal.
  */
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { resolveConfig } from '../../../src/config/resolve.ts'
-import { shippedLuaDir, shippedTemplateDir, sidecarConfig } from '../../../src/sidecar/preset.ts'
+import { haproxyEntry, shippedLuaDir, shippedTemplateDir, shippedTemplateRoot, sidecarConfig } from '../../../src/sidecar/preset.ts'
 
 const raw = sidecarConfig({ dir: '/run/mesh/web', templateDir: shippedTemplateDir, luaDir: shippedLuaDir, haproxy: '/usr/sbin/haproxy', vars: { nbthread: '2' } })
 const config = resolveConfig(raw, {})
@@ -36,5 +37,14 @@ t.test('intentions go through the runtime API without a reload; certificates rel
 t.test('HAProxy runs master-worker under exec mode, reloaded with SIGUSR2', async (t) => {
   t.same(config.exec?.command, ['/usr/sbin/haproxy', '-W', '-db', '-f', '/run/mesh/web/haproxy.cfg'])
   t.equal(config.exec?.reloadSignal, 'SIGUSR2')
-  t.same(config.vars, { dir: '/run/mesh/web', luaDir: shippedLuaDir, nbthread: '2' }, 'templates get the folder, the Lua folder and --var values')
+  t.same(config.vars, { dir: '/run/mesh/web', luaDir: shippedLuaDir, runtimeSocket: '/run/mesh/web/haproxy.sock', nbthread: '2' }, 'templates get the folder, the Lua folder, the runtime socket and --var values')
+})
+
+t.test('a per-service override replaces the entry template only once it exists; it extends the shipped one', async (t) => {
+  const overrideDir = t.testdir({})
+  t.equal(haproxyEntry({ templateDir: shippedTemplateDir, overrideDir }), join(shippedTemplateDir, 'haproxy.cfg.njk'), 'no override yet: the shipped entry')
+  writeFileSync(join(overrideDir, 'haproxy.cfg.njk'), '{% extends "haproxy/haproxy.cfg.njk" %}')
+  t.equal(haproxyEntry({ templateDir: shippedTemplateDir, overrideDir }), join(overrideDir, 'haproxy.cfg.njk'), 'the override once written')
+  const c = resolveConfig(sidecarConfig({ dir: '/run/mesh/web', templateDir: shippedTemplateDir, luaDir: shippedLuaDir, haproxy: 'haproxy', vars: {}, overrideDir }), {})
+  t.same(c.templateRoots, [shippedTemplateRoot], '"haproxy/haproxy.cfg.njk" resolves to the shipped template')
 })
