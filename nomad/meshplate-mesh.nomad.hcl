@@ -84,9 +84,12 @@ job "meshplate-mesh" {
     task "api" {
       driver = "raw_exec"
 
+      # A stand-in app (node is on the client for meshplate anyway). Mind your app's listen
+      # backlog: Python's http.server queues only 5 connections, and the SYNs it drops under
+      # load come back 1 s later (a p99 of about 1 s through any proxy).
       config {
-        command = "python3"
-        args    = ["-m", "http.server", "9001", "--bind", "127.0.0.1", "--directory", "${NOMAD_TASK_DIR}"]
+        command = "node"
+        args    = ["-e", "require('node:http').createServer((req, res) => res.end('api\\n')).listen(9001, '127.0.0.1')"]
       }
 
       # api's own sidecar settings: this extends the shipped haproxy.cfg.njk and adds a
@@ -180,8 +183,8 @@ job "meshplate-mesh" {
       }
 
       config {
-        command = "python3"
-        args    = ["-m", "http.server", "9002", "--bind", "0.0.0.0", "--directory", "${NOMAD_TASK_DIR}"]
+        command = "node"
+        args    = ["-e", "require('node:http').createServer((req, res) => res.end('web\\n')).listen(9002, '0.0.0.0')"]
       }
 
       resources {

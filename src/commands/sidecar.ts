@@ -9,11 +9,12 @@
  * reloads the templates as SIGHUP does (a broken one keeps the running config).
  */
 import { mkdirSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { parseConsulAddress } from '../consul/address.ts'
 import { resolveConfig } from '../config/resolve.ts'
 import { ConfigError } from '../errors.ts'
 import { sidecarConfig, shippedLuaDir, shippedTemplateDir } from '../sidecar/preset.ts'
+import { removeRuntimeSocket, runtimeSocketPath } from '../sidecar/runtime-socket.ts'
 import { runWatching } from './run.ts'
 import { rawFromArgs, type CliArgs } from './setup.ts'
 
@@ -30,8 +31,9 @@ export async function sidecar(args: CliArgs): Promise<number> {
   const overrideDir = a['override-dir'] ? resolve(a['override-dir'] as string) : undefined
   // Made now so that it can be watched: in Nomad the app task's template writes into it later.
   if (overrideDir && !a.once) mkdirSync(overrideDir, { recursive: true })
+  const dir = resolve((a.dir as string | undefined) ?? join('.meshplate', target.replace(/[^A-Za-z0-9_.-]/g, '_')))
   const presetFor = () => sidecarConfig({
-    dir: (a.dir as string | undefined) ?? resolve('.meshplate', target.replace(/[^A-Za-z0-9_.-]/g, '_')),
+    dir,
     templateDir: (a['template-dir'] as string | undefined) ?? shippedTemplateDir,
     luaDir: (a['lua-dir'] as string | undefined) ?? shippedLuaDir,
     haproxy: a.haproxy as string,
@@ -51,5 +53,9 @@ export async function sidecar(args: CliArgs): Promise<number> {
   // HAProxy's Lua HTTP client dials addresses, it does not resolve names.
   if (!address.socketPath && !address.tls) childEnv.MESHPLATE_AGENT_URL = address.origin.replace('//localhost:', '//127.0.0.1:')
   if (consul.token) childEnv.CONSUL_HTTP_TOKEN = consul.token
-  return runWatching(load, childEnv, overrideDir ? [overrideDir] : [])
+  try {
+    return await runWatching(load, childEnv, overrideDir ? [overrideDir] : [])
+  } finally {
+    removeRuntimeSocket(dir, runtimeSocketPath(dir))
+  }
 }

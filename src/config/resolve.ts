@@ -128,7 +128,7 @@ function resolveExec(e: NonNullable<RawConfig['exec']>): ExecConfig {
 }
 
 function resolveConsul(c: NonNullable<RawConfig['consul']>, env: NodeJS.ProcessEnv): ConsulClientOptions {
-  const tokenFile = c.tokenFile ?? (c.token ? undefined : env.CONSUL_HTTP_TOKEN_FILE ?? (env.CONSUL_HTTP_TOKEN ? undefined : nomadServiceIdentityToken(env)))
+  const tokenFile = c.tokenFile ?? (c.token ? undefined : env.CONSUL_HTTP_TOKEN_FILE || (env.CONSUL_HTTP_TOKEN ? undefined : nomadServiceIdentityToken(env)))
   let token = c.token ?? env.CONSUL_HTTP_TOKEN
   if (tokenFile) {
     try {

@@ -11,8 +11,8 @@
  * in the network namespace (the app task, in Nomad) could reach the admin API.
  */
 import { createHash } from 'node:crypto'
-import { lstatSync, mkdirSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { lstatSync, mkdirSync, rmSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { ConfigError } from '../errors.ts'
 
 /** The longest socket path HAProxy can bind: sun_path (108) minus NUL and its `.<pid>.tmp` suffix. */
@@ -30,4 +30,9 @@ export function runtimeSocketPath(dir: string, uid = process.getuid?.() ?? 0, tm
     throw new ConfigError(`runtime socket folder ${short}: must be a folder owned by uid ${uid} with mode 0700 (found mode ${(st.mode & 0o777).toString(8)}, uid ${st.uid}${st.isSymbolicLink() ? ', a symlink' : ''})`)
   }
   return join(short, 'haproxy.sock')
+}
+
+/** Removes the short private folder after HAProxy has stopped (a socket in `dir` itself stays HAProxy's). */
+export function removeRuntimeSocket(dir: string, socket: string): void {
+  if (dirname(socket) !== resolve(dir)) rmSync(dirname(socket), { recursive: true, force: true })
 }

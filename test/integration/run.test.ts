@@ -3,7 +3,7 @@
  * disappearing, an agent killed and restarted mid-run, a failing check,
  * exec mode's one reload per batch, and the ACL errors a real agent gives.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { repoRoot } from '../support/binaries.ts'
@@ -68,7 +68,10 @@ t.test('once against a dead agent exits non-zero within --timeout and leaves the
   t.not(r.code, 0, 'non-zero exit')
   t.ok(r.ms < 8_000, `gave up in bounded time (${r.ms} ms for --timeout 2s)`)
   t.match(r.output, /missing data: agent\.service\(web-sidecar-proxy\) \(consul GET \/v1\/agent\/service\/web-sidecar-proxy: .*ECONNREFUSED/)
+  t.match(r.output, /ECONNREFUSED.* \(agent 127\.0\.0\.1:1 from --consul-addr or config\)/, 'the error names the address and where it came from')
   t.equal(readFileSync(`${dir}/out.txt`, 'utf8'), 'previous good render\n', 'destination untouched')
+  const fromEnv = await meshplateOnce(['once', '--proxy-id', 'web-sidecar-proxy', '-t', `${tpl('proxy.njk')}:${dir}/out.txt`, '--timeout', '1s'], { CONSUL_HTTP_ADDR: '127.0.0.1:2' })
+  t.match(fromEnv.output, /\(agent 127\.0\.0\.1:2 from env CONSUL_HTTP_ADDR\)/, 'an address from the environment says so')
 })
 
 t.test('a failing check keeps the old file and runs no command', async (t) => {
@@ -159,6 +162,20 @@ t.test('ACL errors from a real agent reach the user, and the token never does', 
   t.not(denied.code, 0)
   t.match(denied.output, /403 Permission denied/)
   t.notMatch(denied.output, created.body.SecretID, 'the token is not logged')
+
+  // Inside a Nomad allocation: the sidecar's Service Identity token, with no token flag or env.
+  await consul.api('PUT', '/v1/kv/app/x', 'from-kv')
+  const policy = await consul.api('PUT', '/v1/acl/policy', { Name: 'read-app', Rules: 'key_prefix "app/" { policy = "read" }' })
+  t.equal(policy.status, 200, 'policy created')
+  const reader = await consul.api('PUT', '/v1/acl/token', { Description: 'si', Policies: [{ Name: 'read-app' }] })
+  const secrets = join(dir, 'secrets')
+  mkdirSync(secrets)
+  writeFileSync(join(secrets, 'si_token'), `${reader.body.SecretID}\n`)
+  const env = { NOMAD_SECRETS_DIR: secrets }
+  const withSi = await meshplateOnce(['once', '--consul-addr', consul.addr, '-t', `${dir}/k.njk:${dir}/k3.txt`, '--timeout', '5s'], env)
+  exitsWith(t, withSi, 0, '${NOMAD_SECRETS_DIR}/si_token is used when no token is given')
+  t.equal(readFileSync(join(dir, 'k3.txt'), 'utf8'), 'from-kv', 'rendered with the token\'s rights')
+  t.notMatch(withSi.output, reader.body.SecretID, 'the token is not logged')
 })
 
 t.test('run re-renders when a template is edited, keeps the last good one on a broken edit, and re-reads config on SIGHUP', async (t) => {

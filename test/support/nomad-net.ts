@@ -54,10 +54,11 @@ export function setUpNomadNet(): NomadNet {
   const forwardBefore = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim()
   const chainsBefore = { filter: chains('filter'), nat: chains('nat') }
   const adminExisted = chainsBefore.filter.has(NOMAD_ADMIN_CHAIN)
+  const netnsBefore = new Set(netnsNames())
   const net: NomadNet = {
     rejected: () => rejectCount(),
     verify: (netns) => verifyGuard(netns),
-    cleanup: () => cleanup(forwardBefore, chainsBefore, adminExisted),
+    cleanup: () => cleanup(forwardBefore, chainsBefore, adminExisted, netnsBefore),
   }
   try {
     removeLeftovers()
@@ -146,14 +147,13 @@ function removeLeftovers(): void {
   for (const dev of [CLIENT_BRIDGE, BLACKHOLE_BRIDGE, ALLOC_BRIDGE]) quiet('ip', ['link', 'del', dev])
 }
 
-function removeAllocationState(): void {
-  // Network namespaces Nomad made for allocations on our subnet, and their IPAM leases.
-  const netnsDir = '/var/run/netns'
+const netnsNames = () => (existsSync('/var/run/netns') ? readdirSync('/var/run/netns') : [])
+const ALLOC_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+function removeAllocationState(netnsBefore: Set<string>): void {
+  // Network namespaces Nomad made (named by allocation id) during the test, and their IPAM leases.
+  for (const ns of netnsNames()) if (!netnsBefore.has(ns) && ALLOC_ID.test(ns)) quiet('ip', ['netns', 'del', ns])
   const prefix = ALLOC_SUBNET.split('.').slice(0, 3).join('.') + '.'
-  for (const ns of existsSync(netnsDir) ? readdirSync(netnsDir) : []) {
-    const addrs = spawnSync('ip', ['netns', 'exec', ns, 'ip', '-4', '-o', 'addr'], { encoding: 'utf8' }).stdout ?? ''
-    if (addrs.includes(prefix)) quiet('ip', ['netns', 'del', ns])
-  }
   const ipam = '/var/lib/cni/networks/nomad'
   if (existsSync(ipam)) {
     for (const f of readdirSync(ipam)) if (f.startsWith(prefix)) rmSync(join(ipam, f), { force: true })
@@ -161,8 +161,8 @@ function removeAllocationState(): void {
   }
 }
 
-function cleanup(forwardBefore: string, before: { filter: Set<string>; nat: Set<string> }, adminExisted: boolean): void {
-  removeAllocationState()
+function cleanup(forwardBefore: string, before: { filter: Set<string>; nat: Set<string> }, adminExisted: boolean, netnsBefore: Set<string>): void {
+  removeAllocationState(netnsBefore)
   quiet('ip', ['link', 'del', ALLOC_BRIDGE])
   const ours = new Set([GUARD_CHAIN, NOMAD_ADMIN_CHAIN])
   removeNewChains('nat', before.nat, new Set())

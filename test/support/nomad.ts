@@ -10,7 +10,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { binary, cliPath } from './binaries.ts'
 import { startConsul, type ConsulAgent } from './consul.ts'
@@ -41,10 +40,12 @@ export interface NomadLabOptions {
 export async function startNomadLab(o: NomadLabOptions = {}): Promise<NomadLab> {
   const nomadBin = binary('nomad')
   const net = setUpNomadNet()
-  const base = mkdtempSync(join(tmpdir(), 'meshplate-nomad-'))
-  // A long data_dir, as real clients have (/opt/nomad/data and longer): the sidecar's folder is
-  // <data_dir>/alloc/<alloc id>/meshplate/local/mesh, past a unix socket path's limit.
-  const dataDir = join(base, 'a-data-dir-as-long-as-real-clients-have', 'nomad', 'data')
+  const base = mkdtempSync('/tmp/mpn-')
+  // A data_dir of 34 characters. The sidecar's <data_dir>/alloc/<alloc id>/meshplate/local/mesh/haproxy.sock
+  // passes HAProxy's socket path limit for any data_dir over 31 characters, so this one needs the
+  // short runtime socket; Nomad's own <data_dir>/alloc/<alloc id>/alloc/tmp/consul_grpc.sock caps
+  // data_dir at 37.
+  const dataDir = join(base, 'opt-nomad-data-dir')
   let consul: ConsulAgent | undefined
   let proc: ChildProcess | undefined
   let output = ''
