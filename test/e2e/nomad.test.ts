@@ -1,26 +1,61 @@
 /**
- * The shipped raw_exec job, as shipped (no -var), on a real Nomad v1.6.1 dev
- * agent with bridge networking, behind the network guard: traffic from inside
- * web's namespace through both sidecars, the edge port from the host, an
- * intention deny and allow, a bounded load compared with the same two
+ * The shipped jobs, as shipped (no -var), on a real Nomad v1.6.1 dev agent
+ * with bridge networking, behind the network guard. raw_exec: traffic from
+ * inside web's namespace through both sidecars, the edge port from the host,
+ * an intention deny and allow, a bounded load compared with the same two
  * sidecars outside Nomad, api's per-service override on the wire, and a job
- * stop that leaves no process behind.
+ * stop that leaves no process behind. exec: the same traffic, intentions and
+ * stop, with the client's chroot_env from nomad/client-exec.hcl, and the
+ * sidecar's peak memory under its enforced limit.
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { repoRoot } from '../support/binaries.ts'
 import { eventually } from '../support/process.ts'
 import { startNomadLab, processesUnder } from '../support/nomad.ts'
 import { allocations, curlIn, netnsOf, runJob, runningAllocs, wrkIn } from '../support/nomad-jobs.ts'
+import { shippedChrootEnv, stageInstall } from '../support/nomad-exec.ts'
 import { startOutsidePair } from '../support/nomad-outside.ts'
 
 const JOB = join(repoRoot, 'nomad/meshplate-mesh.nomad.hcl')
+const EXEC_JOB = join(repoRoot, 'nomad/meshplate-mesh-exec.nomad.hcl')
+const upstream = 'http://127.0.0.1:8080/'
+
+const staging = mkdtempSync('/tmp/mpx-')
+t.teardown(() => rmSync(staging, { recursive: true, force: true }))
+const lab = await startNomadLab({ clientHcl: shippedChrootEnv(stageInstall(staging)) })
+t.teardown(() => lab.stop())
+
+/** Times an intention change from the write to the first request that sees it. */
+async function denyThenAllow(netns: string): Promise<{ denyMs: number; allowMs: number }> {
+  let t0 = Date.now()
+  await lab.consul.intention('web', 'api', 'deny')
+  await eventually(() => curlIn(netns, upstream).status !== 200, 5_000, 'deny to take effect')
+  const denyMs = Date.now() - t0
+  t0 = Date.now()
+  await lab.consul.intention('web', 'api', 'allow')
+  await eventually(() => curlIn(netns, upstream).status === 200, 5_000, 'allow to take effect')
+  return { denyMs, allowMs: Date.now() - t0 }
+}
+
+/** Stops a job and checks that its sidecars exited 0 and nothing of it is left. */
+async function stopJob(t: Test, job: string): Promise<void> {
+  const stop = lab.cli(['job', 'stop', job])
+  t.equal(stop.code, 0, `nomad job stop ${job}`, { output: stop.output })
+  await eventually(async () => (await allocations(lab, job)).every((a) => a.ClientStatus === 'complete'), 60_000, 'allocations to complete')
+  for (const a of await allocations(lab, job)) {
+    const exit = a.TaskStates?.meshplate?.Events.find((e) => e.Type === 'Terminated')
+    t.equal(exit?.ExitCode, 0, `${a.TaskGroup}'s sidecar exited 0 on SIGTERM`)
+  }
+  const ids = (await allocations(lab, job)).map((a) => a.ID)
+  await eventually(() => processesUnder(lab.dataDir, ids).length === 0, 10_000, 'no process of the job left')
+  const services = Object.values((await lab.consul.api('GET', '/v1/agent/services')).body as Record<string, { Service: string }>)
+  t.same(services.map((s) => s.Service).filter((name) => !/^nomad/.test(name)), [], "every service of the job deregistered (Nomad's own stay)")
+}
 
 t.test('the shipped raw_exec job runs on a real Nomad', async (t) => {
   const started = Date.now()
-  const lab = await startNomadLab()
-  t.teardown(() => lab.stop())
   runJob(lab, JOB)
   const allocs = await runningAllocs(lab, 'meshplate-mesh', ['api', 'web'])
   const web = netnsOf(allocs.web!)
@@ -29,7 +64,6 @@ t.test('the shipped raw_exec job runs on a real Nomad', async (t) => {
   t.pass(`guard: an off-machine connection from web's namespace was refused in ${guard.refusedInMs} ms and counted`)
   const rejectedAfterProbe = lab.net.rejected()
 
-  const upstream = 'http://127.0.0.1:8080/'
   const first = await eventually(() => {
     const r = curlIn(web, upstream)
     return r.status === 200 ? r : undefined
@@ -43,15 +77,7 @@ t.test('the shipped raw_exec job runs on a real Nomad', async (t) => {
   t.match(apiCfg, /http-response set-header X-Mesh-Override api/, "api's sidecar renders its override")
   t.notMatch(webCfg, /X-Mesh-Override/, "web's sidecar renders the stock config")
 
-  // Deny and allow, timed from the write to the first request that sees it.
-  let t0 = Date.now()
-  await lab.consul.intention('web', 'api', 'deny')
-  await eventually(() => curlIn(web, upstream).status !== 200, 5_000, 'deny to take effect')
-  const denyMs = Date.now() - t0
-  t0 = Date.now()
-  await lab.consul.intention('web', 'api', 'allow')
-  await eventually(() => curlIn(web, upstream).status === 200, 5_000, 'allow to take effect')
-  const allowMs = Date.now() - t0
+  const { denyMs, allowMs } = await denyThenAllow(web)
   t.ok(denyMs <= 1_000 && allowMs <= 1_000, `deny took effect in ${denyMs} ms, allow in ${allowMs} ms (≤ 1 s)`)
 
   // The same load inside Nomad and through the same two sidecars outside it, in this run.
@@ -67,17 +93,47 @@ t.test('the shipped raw_exec job runs on a real Nomad', async (t) => {
   t.equal(direct.failed + direct.non2xx + direct.timeouts, 0, 'none outside either')
   t.ok(inside.p99ms <= 2 * Math.max(direct.p99ms, 1), `p99 inside (${inside.p99ms} ms) within 2x of outside (${direct.p99ms} ms)`)
 
+  t.match(apiCfg, /stats socket \/tmp\/meshplate-\d+-[0-9a-f]{16}\/haproxy\.sock /, 'the runtime socket moved out of the long task dir')
   // Stop: Nomad deregisters, waits shutdown_delay, sends SIGTERM; nothing survives it.
-  const stop = lab.cli(['job', 'stop', 'meshplate-mesh'])
-  t.equal(stop.code, 0, 'nomad job stop')
-  await eventually(async () => (await allocations(lab, 'meshplate-mesh')).every((a) => a.ClientStatus === 'complete'), 60_000, 'allocations to complete')
-  for (const a of await allocations(lab, 'meshplate-mesh')) {
-    const exit = a.TaskStates?.meshplate?.Events.find((e) => e.Type === 'Terminated')
-    t.equal(exit?.ExitCode, 0, `${a.TaskGroup}'s sidecar exited 0 on SIGTERM`)
-  }
-  await eventually(() => processesUnder(lab.dataDir).length === 0, 10_000, 'no process of the job left')
-  const services = Object.values((await lab.consul.api('GET', '/v1/agent/services')).body as Record<string, { Service: string }>)
-  t.same(services.map((s) => s.Service).filter((name) => !/^nomad/.test(name)), [], "every service of the job deregistered (Nomad's own stay)")
+  await stopJob(t, 'meshplate-mesh')
+  t.match(readFileSync(join(lab.dataDir, 'alloc', allocs.web!.ID, 'meshplate/local/mesh/haproxy.cfg'), 'utf8'), /frontend public_listener[\s\S]*frontend upstream_service_api/, 'a whole config stayed on disk through the stop (never a blank render)')
   t.equal(lab.net.rejected(), rejectedAfterProbe, 'no allocation tried to reach an address off this machine')
   t.comment(`nomad raw_exec test: ${Math.round((Date.now() - started) / 1000)} s`)
 })
+
+t.test('the exec example runs with the shipped chroot_env, isolated and memory-limited', async (t) => {
+  const started = Date.now()
+  const rejectedBefore = lab.net.rejected()
+  runJob(lab, EXEC_JOB)
+  const allocs = await runningAllocs(lab, 'meshplate-mesh-exec', ['api', 'web'], 180_000)
+  const web = netnsOf(allocs.web!)
+  const first = await eventually(() => {
+    const r = curlIn(web, upstream)
+    return r.status === 200 ? r : undefined
+  }, 90_000, 'web -> api through both exec sidecars')
+  t.match(first.headers, /^X-Mesh-Override: api\r?$/im, "api's override reaches its chrooted sidecar")
+  const sidecarPid = findSidecarPid(allocs.api!.ID)
+  t.ok(existsSync(`/proc/${sidecarPid}/root/opt/meshplate/dist/cli.js`) && !existsSync(`/proc/${sidecarPid}/root${repoRoot}`), 'the sidecar runs in a chroot: /opt/meshplate is there, this checkout is not')
+  const { denyMs, allowMs } = await denyThenAllow(web)
+  t.ok(denyMs <= 1_000 && allowMs <= 1_000, `deny took effect in ${denyMs} ms, allow in ${allowMs} ms (≤ 1 s)`)
+  const load = wrkIn(web, upstream, 8, 10)
+  t.comment(`exec, inside Nomad: ${load.summary}; p50 ${load.p50ms} ms, p99 ${load.p99ms} ms, non-2xx ${load.non2xx}`)
+  t.equal(load.failed + load.non2xx + load.timeouts, 0, 'no failed request or timeout')
+  for (const [group, a] of Object.entries(allocs)) {
+    const stats = (await lab.api('GET', `/v1/client/allocation/${a.ID}/stats`)).body
+    const mem = stats?.Tasks?.meshplate?.ResourceUsage?.MemoryStats ?? {}
+    const mb = (n: number) => Math.round((n / 1048576) * 10) / 10
+    t.ok(mem.MaxUsage > 0, `${group}'s sidecar: peak ${mb(mem.MaxUsage)} MB of its 128 MB limit (cgroup max usage), RSS now ${mb(mem.RSS)} MB`)
+    t.ok(mem.MaxUsage < 128 * 1048576, 'under the limit')
+  }
+  await stopJob(t, 'meshplate-mesh-exec')
+  t.equal(lab.net.rejected(), rejectedBefore, 'no allocation tried to reach an address off this machine')
+  t.comment(`nomad exec test: ${Math.round((Date.now() - started) / 1000)} s`)
+})
+
+/** The meshplate (node) process of an allocation's sidecar task. */
+function findSidecarPid(allocId: string): number {
+  const pid = processesUnder(lab.dataDir, [allocId]).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('cli.js'))
+  if (!pid) throw new Error(`no sidecar process for allocation ${allocId}`)
+  return pid
+}

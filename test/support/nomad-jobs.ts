@@ -39,7 +39,7 @@ export async function runningAllocs(lab: NomadLab, job: string, groups: string[]
     }
     if (groups.every((g) => byGroup[g])) return byGroup
     const failed = last.find((a) => a.ClientStatus === 'failed')
-    if (failed) throw new Error(`allocation ${failed.ID} (${failed.TaskGroup}) failed: ${describe(failed)}`)
+    if (failed) throw new Error(`allocation ${failed.ID} (${failed.TaskGroup}) failed: ${describe(failed)}\n${taskLogs(lab, failed)}`)
     await new Promise((r) => setTimeout(r, 500))
   }
   throw new Error(`allocations of ${job} not running after ${timeoutMs} ms: ${last.map((a) => `${a.TaskGroup}=${a.ClientStatus} ${describe(a)}`).join('; ')}`)
@@ -50,6 +50,14 @@ export function describe(a: Alloc): string {
   return Object.entries(a.TaskStates ?? {})
     .map(([task, s]) => `${task}:${s.State}[${s.Events.slice(-3).map((e) => `${e.Type}${e.DisplayMessage ? ` ${e.DisplayMessage}` : ''}`).join(', ')}]`)
     .join(' ')
+}
+
+/** The last lines of stderr of every task of `a` that failed, for failure messages. */
+function taskLogs(lab: NomadLab, a: Alloc): string {
+  return Object.entries(a.TaskStates ?? {})
+    .filter(([, s]) => s.Failed)
+    .map(([task]) => `${task} stderr:\n${lab.cli(['alloc', 'logs', '-stderr', a.ID, task]).output.split('\n').slice(-15).join('\n')}`)
+    .join('\n')
 }
 
 /** Nomad names an allocation's network namespace after the allocation. */

@@ -68,13 +68,15 @@ export async function startNomadLab(o: NomadLabOptions = {}): Promise<NomadLab> 
     return { code: r.status ?? 1, output: `${r.stdout}${r.stderr}` }
   }
   const stop = async () => {
+    let allocIds: string[] = []
     if (proc && proc.exitCode === null) {
+      allocIds = ((await api('GET', '/v1/allocations').catch(() => ({ body: [] }))).body ?? []).map((a: { ID: string }) => a.ID)
       for (const job of (await api('GET', '/v1/jobs').catch(() => ({ body: [] }))).body ?? []) cli(['job', 'stop', '-purge', '-detach', job.ID])
       await waitUntil(async () => ((await api('GET', '/v1/allocations')).body ?? []).every((a: { ClientStatus: string }) => a.ClientStatus !== 'running' && a.ClientStatus !== 'pending'), 40_000)
       await stopProcess(proc, 20_000)
     }
     // Task processes outlive a stopped agent (Nomad's executors are separate processes).
-    for (const pid of processesUnder(base)) quietKill(pid)
+    for (const pid of processesUnder(base, allocIds)) quietKill(pid)
     await consul?.stop()
     net.cleanup()
     rmSync(base, { recursive: true, force: true })
@@ -83,7 +85,9 @@ export async function startNomadLab(o: NomadLabOptions = {}): Promise<NomadLab> 
     consul = await startConsul({ bind: CLIENT_IP, httpPort: 8500, grpcPort: grpc })
     mkdirSync(dataDir, { recursive: true })
     writeFileSync(join(base, 'agent.hcl'), agentHcl({ dataDir, http: http!, rpc: rpc!, serf: serf!, grpc: grpc!, ...o }))
-    proc = spawn(nomadBin, ['agent', '-dev', '-config', join(base, 'agent.hcl')], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    // Tasks inherit the agent's environment, but not tap's NODE_OPTIONS (its loaders are not in an
+    // exec task's chroot). tap re-adds it to every spawn, so `env -u` drops it just before Nomad.
+    proc = spawn('env', ['-u', 'NODE_OPTIONS', nomadBin, 'agent', '-dev', '-config', join(base, 'agent.hcl')], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     proc.stdout!.on('data', (d) => (output += d))
     proc.stderr!.on('data', (d) => (output += d))
     await waitForClient(api, proc, () => output)
@@ -94,13 +98,18 @@ export async function startNomadLab(o: NomadLabOptions = {}): Promise<NomadLab> 
   return { consul, net, clientIp: CLIENT_IP, addr, dataDir, api, cli, logs: () => output, stop }
 }
 
-/** PIDs of processes whose command line names a path under `dir` (tasks, executors, HAProxy). */
-export function processesUnder(dir: string): number[] {
+/**
+ * PIDs of the lab's task processes: those that name a path under `dir` in their command line
+ * (raw_exec tasks, executors, HAProxy), or carry one of `allocIds` in their environment (exec
+ * tasks, whose paths are chroot-relative).
+ */
+export function processesUnder(dir: string, allocIds: string[] = []): number[] {
   const pids: number[] = []
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
     try {
       if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry))
+      else if (allocIds.length && allocIds.some((id) => readFileSync(`/proc/${entry}/environ`, 'utf8').includes(`NOMAD_ALLOC_ID=${id}\0`))) pids.push(Number(entry))
     } catch {
       // exited meanwhile
     }
