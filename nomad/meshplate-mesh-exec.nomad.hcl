@@ -11,11 +11,11 @@
 #   production node_modules) and the client's chroot_env from
 #   client-exec.hcl (next to this file), which puts it, node and haproxy in
 #   every exec task's chroot. Building a chroot takes a few seconds per task.
-# - Memory: the sidecar (node + HAProxy master and worker) peaked at the
-#   figure below under test/e2e/nomad.test.ts's traffic, and 128 MB leaves
-#   room for node's file pages, which the memory cgroup charges too (96 MB
-#   sat at the limit; 64 MB thrashed).
-#   Measured peak (cgroup max usage, idle + deny/allow + load): see README.
+# - Memory: measured by test/e2e/nomad.test.ts (start, deny/allow, 10 s of
+#   load at 8 connections), one sidecar (node + HAProxy master and worker)
+#   peaked at 55-58 MB of cgroup memory. 128 MB leaves room for node's file
+#   pages, which the memory cgroup charges too (96 MB sat at the limit with
+#   an earlier build; 64 MB thrashed).
 #
 # The per-service override works as in the raw_exec job: the app task's
 # template writes ${NOMAD_ALLOC_DIR}/meshplate/haproxy.cfg.njk, which every

@@ -41,7 +41,8 @@ async function denyThenAllow(netns: string): Promise<{ denyMs: number; allowMs: 
 
 /** Stops a job and checks that its sidecars exited 0 and nothing of it is left. */
 async function stopJob(t: Test, job: string): Promise<void> {
-  const stop = lab.cli(['job', 'stop', job])
+  // -detach: a stop during a deployment cancels it, which the monitor reports as exit 2.
+  const stop = lab.cli(['job', 'stop', '-detach', job])
   t.equal(stop.code, 0, `nomad job stop ${job}`, { output: stop.output })
   await eventually(async () => (await allocations(lab, job)).every((a) => a.ClientStatus === 'complete'), 60_000, 'allocations to complete')
   for (const a of await allocations(lab, job)) {
