@@ -7,12 +7,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { binary } from './binaries.ts'
+import { jsonRequest, type ApiAnswer } from './json-api.ts'
 import { freePorts } from './ports.ts'
 
 export interface ConsulAgent {
   addr: string
   httpPort: number
-  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }>
+  api(method: string, path: string, body?: unknown): Promise<ApiAnswer>
   registerWithSidecar(s: ServiceSpec): Promise<void>
   deregister(id: string): Promise<void>
   intention(source: string, destination: string, action: 'allow' | 'deny'): Promise<void>
@@ -53,18 +54,8 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
   let proc: ChildProcess | undefined
   let output = ''
 
-  const api: ConsulAgent['api'] = async (method, path, body) => {
-    const headers: Record<string, string> = options.token ? { 'x-consul-token': options.token } : {}
-    const res = await fetch(`http://${addr}${path}`, { method, headers, body: body === undefined || typeof body === 'string' ? body : JSON.stringify(body) })
-    const text = await res.text()
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(text)
-    } catch {
-      parsed = undefined
-    }
-    return { status: res.status, body: parsed, text }
-  }
+  const api: ConsulAgent['api'] = (method, path, body) =>
+    jsonRequest(`http://${addr}${path}`, method, body, options.token ? { 'x-consul-token': options.token } : {})
 
   const start = async () => {
     const args = [

@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { binary, cliPath } from './binaries.ts'
 import { startConsul, type ConsulAgent } from './consul.ts'
 import { CLIENT_BRIDGE, CLIENT_IP, ALLOC_BRIDGE, ALLOC_SUBNET, setUpNomadNet, type NomadNet } from './nomad-net.ts'
+import { jsonRequest, type ApiAnswer } from './json-api.ts'
 import { freePorts } from './ports.ts'
 
 export interface NomadLab {
@@ -22,7 +23,7 @@ export interface NomadLab {
   clientIp: string
   addr: string
   dataDir: string
-  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }>
+  api(method: string, path: string, body?: unknown): Promise<ApiAnswer>
   /** `nomad <args>` against this agent. */
   cli(args: string[]): { code: number; output: string }
   logs(): string
@@ -51,17 +52,7 @@ export async function startNomadLab(o: NomadLabOptions = {}): Promise<NomadLab> 
   let output = ''
   const [http, rpc, serf, grpc] = await freePorts(4)
   const addr = `http://127.0.0.1:${http}`
-  const api: NomadLab['api'] = async (method, path, body) => {
-    const res = await fetch(`${addr}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body) })
-    const text = await res.text()
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(text)
-    } catch {
-      parsed = undefined
-    }
-    return { status: res.status, body: parsed, text }
-  }
+  const api: NomadLab['api'] = (method, path, body) => jsonRequest(`${addr}${path}`, method, body)
   const env = { ...process.env, NOMAD_ADDR: addr, PATH: `${binDir(base)}:${process.env.PATH}` }
   const cli: NomadLab['cli'] = (args) => {
     const r = spawnSync(nomadBin, args, { env, encoding: 'utf8' })
