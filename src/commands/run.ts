@@ -21,7 +21,7 @@ export function run(args: CliArgs): Promise<number> {
 
 /**
  * Runs until a stop signal or the child's exit; `loadRaw` is re-called on SIGHUP and
- * whenever something changes under one of `reloadOn` (folders that may not exist yet).
+ * whenever a file under one of `reloadOn` is added, changed or removed (each folder's parent must exist).
  */
 export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.ProcessEnv = process.env, reloadOn: string[] = []): Promise<number> {
   const stop = new AbortController()
@@ -67,7 +67,7 @@ export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.Pro
       log.error(`${why}: kept the running config: ${errorLine(err)}`)
     }
   }
-  // Reloads run one at a time; a change during one runs it once more afterwards.
+  // Reloads run one at a time, in the order asked for.
   let reloading: Promise<void> = Promise.resolve()
   const queueReload = (why: string) => (reloading = reloading.then(() => reload(why)))
   const onSighup = () => void queueReload('SIGHUP')
@@ -114,7 +114,7 @@ function watchTemplates(session: Session) {
   return watcher
 }
 
-/** Calls `onChange` for any file added, changed or removed under `folders`, which may not exist yet. */
+/** Calls `onChange` for any file added, changed or removed under `folders`. */
 function watchFolders(folders: string[], onChange: (path: string) => void) {
   const watcher = watch(folders, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } })
   watcher.on('all', (_event, path) => onChange(path))
