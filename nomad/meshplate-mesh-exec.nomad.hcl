@@ -13,7 +13,7 @@
 #   every exec task's chroot. Building a chroot takes a few seconds per task.
 # - Memory: measured by test/e2e/nomad.test.ts (start, deny/allow, 10 s of
 #   load at 8 connections), one sidecar (node + HAProxy master and worker)
-#   peaked at 55-58 MB of cgroup memory. 128 MB leaves room for node's file
+#   peaked at 51-58 MB of cgroup memory. 128 MB leaves room for node's file
 #   pages, which the memory cgroup charges too (96 MB sat at the limit with
 #   an earlier build; 64 MB thrashed).
 #

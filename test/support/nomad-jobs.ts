@@ -105,7 +105,7 @@ export function wrkIn(netns: string | undefined, url: string, conns: number, sec
   const ms = (label: string) => {
     const m = new RegExp(`^\\s*${label}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out)
     if (!m) return NaN
-    return Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[m[2]!]!
+    return Math.round(Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[m[2]!]! * 1000) / 1000
   }
   const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
   const failed = errors ? Number(errors[1]) + Number(errors[2]) + Number(errors[3]) : 0
