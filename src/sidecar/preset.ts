@@ -5,11 +5,13 @@
  * check on every config, and HAProxy master-worker under exec mode. A
  * per-service `haproxy.cfg.njk` in the override folder, when present, replaces
  * the entry template; it extends the shipped one and overrides its blocks.
+ * HAProxy is started so that it dies with meshplate (die-with-parent.ts).
  */
 import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { RawConfig, RawTemplate } from '../config/raw.ts'
+import { dieWithParent } from './die-with-parent.ts'
 import { runtimeSocketPath } from './runtime-socket.ts'
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -52,6 +54,6 @@ export function sidecarConfig(o: SidecarOptions): RawConfig {
     templates,
     templateRoots: [shippedTemplateRoot],
     vars: { dir, luaDir: resolve(o.luaDir), runtimeSocket: socket, ...o.vars },
-    exec: { command: [o.haproxy, '-W', '-db', '-f', file('haproxy.cfg')], reloadSignal: 'SIGUSR2', killSignal: 'SIGTERM', killTimeout: '10s' },
+    exec: { command: dieWithParent([o.haproxy, '-W', '-db', '-f', file('haproxy.cfg')]), reloadSignal: 'SIGUSR2', killSignal: 'SIGTERM', killTimeout: '10s' },
   }
 }

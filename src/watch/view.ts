@@ -9,7 +9,7 @@ import type { ConsulClient } from '../consul/client.ts'
 import type { Dependency } from '../dependency/dependency.ts'
 import { errorLine } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { exponentialBackoff, sleep, type Backoff } from './backoff.ts'
+import { cappedDelay, exponentialBackoff, retryCapMs, sleep, type Backoff } from './backoff.ts'
 
 export interface ViewOptions {
   waitMs: number
@@ -70,7 +70,7 @@ export class View {
       } catch (err) {
         if (signal.aborted) break
         failures++
-        const delay = this.options.backoff.delay(failures)
+        const delay = cappedDelay(this.options.backoff.delay(failures), retryCapMs(err))
         this.log.warn(`${errorLine(err)}; retry ${failures} in ${delay} ms`)
         this.events.onError(this.dependency.id, err)
         await sleep(delay, signal)

@@ -4,7 +4,8 @@
  * they do not arrive in step. `random` is injected so the bounds are exact.
  */
 import t from 'tap'
-import { exponentialBackoff, sleep } from '../../../src/watch/backoff.ts'
+import { ConsulHttpError, ConsulUnreachableError } from '../../../src/errors.ts'
+import { cappedDelay, exponentialBackoff, retryCapMs, sleep } from '../../../src/watch/backoff.ts'
 
 t.test('the ceiling doubles from 250 ms and stops at 60 s', async (t) => {
   const high = exponentialBackoff(250, 60_000, () => 1)
@@ -57,4 +58,14 @@ t.test('sleep resolves after the delay, or at once when aborted', async (t) => {
   const s2 = Date.now()
   await sleep(60_000, already.signal)
   t.ok(Date.now() - s2 < 5_000, 'an already-aborted signal does not sleep')
+})
+
+t.test('a 404 or an unreachable agent is retried within 1 s or 2 s; other errors get the full backoff', async (t) => {
+  t.equal(retryCapMs(new ConsulHttpError('GET /v1/agent/service/x', 404, 'unknown service ID')), 1_000, 'a missing registration is an answer')
+  t.equal(retryCapMs(new ConsulUnreachableError('GET /v1/agent/self', 'connect ECONNREFUSED')), 2_000, 'the local agent down')
+  t.equal(retryCapMs(new ConsulHttpError('GET /v1/kv/x', 503, 'rate limited')), Infinity, 'rate limiting backs off fully')
+  t.equal(retryCapMs(new ConsulHttpError('GET /v1/kv/x', 403, 'Permission denied')), Infinity)
+  t.equal(cappedDelay(500, 2_000), 500, 'a short delay is kept')
+  const capped = cappedDelay(58_036, 2_000, () => 0.5)
+  t.equal(capped, 1_500, 'a long one is jittered within the cap')
 })

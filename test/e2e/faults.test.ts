@@ -1,0 +1,65 @@
+/**
+ * Faults a sidecar must survive, with real Consul, real HAProxy and traffic:
+ * meshplate killed with SIGKILL (its HAProxy must not outlive it, and a new
+ * meshplate in the same folder serves again), and the sidecar's own
+ * registration removed and restored (the last good config stays, the restore
+ * is noticed quickly instead of after a long backoff).
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { startMesh } from '../support/mesh.ts'
+import { processesUnder } from '../support/nomad.ts'
+import { eventually, meshplate } from '../support/process.ts'
+import { httpGet } from '../support/traffic.ts'
+
+const ok = async (port: number) => {
+  const r = await httpGet(port)
+  return r.ok && r.status === 200
+}
+
+t.test('meshplate killed with SIGKILL: HAProxy goes with it, and a new meshplate in the same --dir serves', async (t) => {
+  const mesh = await startMesh({ protocol: 'http' })
+  t.teardown(() => mesh.stop())
+  await eventually(() => ok(mesh.ports.upstream), 10_000, 'web -> api')
+  const haproxyOfApi = () => processesUnder(join(mesh.dirs.api, 'haproxy.cfg'))
+  t.ok(haproxyOfApi().length >= 2, "api's HAProxy master and worker are running")
+
+  const killedAt = Date.now()
+  mesh.sidecars.api.proc.kill('SIGKILL')
+  await eventually(() => haproxyOfApi().length === 0, 2_000, "api's HAProxy to exit after its meshplate was killed")
+  t.pass(`api's HAProxy (master and worker) exited ${Date.now() - killedAt} ms after meshplate was SIGKILLed`)
+
+  const startedAt = Date.now()
+  const again = meshplate(['sidecar', '--sidecar-for', 'api', '--consul-addr', mesh.consul.addr, '--dir', mesh.dirs.api])
+  t.teardown(() => again.stop())
+  await eventually(() => ok(mesh.ports.upstream), 10_000, 'web -> api through the new meshplate')
+  const servingMs = Date.now() - startedAt
+  t.ok(servingMs <= 5_000, `a new meshplate in the same --dir served ${servingMs} ms after it started (the ports were free)`)
+})
+
+t.test("the sidecar's own registration removed and restored: the last good config stays, the restore is seen within seconds", async (t) => {
+  const mesh = await startMesh({ protocol: 'http' })
+  t.teardown(() => mesh.stop())
+  await eventually(() => ok(mesh.ports.upstream), 10_000, 'web -> api')
+  const cfgFile = join(mesh.dirs.api, 'haproxy.cfg')
+  const before = readFileSync(cfgFile, 'utf8')
+
+  await mesh.consul.deregister('api-sidecar-proxy')
+  // Long enough for the view's retries to back off far under the old exponential rule (250 ms doubling).
+  await new Promise((r) => setTimeout(r, 10_000))
+  t.equal(readFileSync(cfgFile, 'utf8'), before, 'the last good config stayed while the registration was gone (a 404 never empties it)')
+  t.match(mesh.sidecars.api.output(), /404/, 'the 404 was seen and logged')
+
+  const restoredAt = Date.now()
+  await mesh.consul.registerWithSidecar({
+    name: 'api',
+    port: mesh.apps.api.port,
+    sidecarPort: mesh.ports.apiPublic,
+    proxyConfig: { protocol: 'http', bind_address: '127.0.0.1', local_connect_timeout_ms: 4321 },
+  })
+  await eventually(() => readFileSync(cfgFile, 'utf8').includes('timeout connect 4321ms'), 10_000, 'the restored registration to be rendered')
+  const seenMs = Date.now() - restoredAt
+  t.ok(seenMs <= 3_000, `the restored registration was rendered ${seenMs} ms after it came back (404 retries are capped at 1 s)`)
+  await eventually(() => ok(mesh.ports.upstream), 10_000, 'web -> api again')
+})
