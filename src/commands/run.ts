@@ -10,7 +10,9 @@ import { resolveConfig } from '../config/resolve.ts'
 import type { RawConfig } from '../config/raw.ts'
 import { errorLine } from '../errors.ts'
 import { Child, type ChildExit } from '../exec/child.ts'
+import type { Logger } from '../log.ts'
 import type { BatchResult } from '../runner/runner.ts'
+import { sleep } from '../watch/backoff.ts'
 import { rawFromArgs, setup, type CliArgs, type Session } from './setup.ts'
 import { recordSnapshot } from './snapshot.ts'
 
@@ -37,7 +39,7 @@ export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.Pro
     }
     if (!child || !result.complete) return
     if (!child.running) {
-      child.start().then((exit: ChildExit) => {
+      void superviseChild(child, log, stop.signal).then((exit: ChildExit) => {
         if (!stop.signal.aborted) resolveExit(exit.code)
       })
       // A runtime push made while the child was still starting found no socket; repeat them once.
@@ -112,6 +114,31 @@ function watchTemplates(session: Session) {
     }
   })
   return watcher
+}
+
+/**
+ * Starts the child and restarts it when it dies on its own, at most `restarts` times in any
+ * minute, after 100 ms doubling to 2 s. The files it reads are already on disk, so a restarted
+ * child serves the current state. Resolves with the exit that ends meshplate.
+ */
+async function superviseChild(child: Child, log: Logger, signal: AbortSignal): Promise<ChildExit> {
+  const limit = child.config.restarts
+  const recent: number[] = []
+  for (;;) {
+    const exit = await child.start()
+    if (signal.aborted) return exit
+    const now = Date.now()
+    while (recent.length > 0 && now - recent[0]! > 60_000) recent.shift()
+    if (recent.length >= limit) {
+      if (limit > 0) log.error(`child died ${limit + 1} times within a minute; giving up`, { code: exit.code })
+      return exit
+    }
+    recent.push(now)
+    const delay = Math.min(2_000, 100 * 2 ** (recent.length - 1))
+    log.warn(`restarting the child in ${delay} ms`, { restart: `${recent.length} of ${limit} a minute`, code: exit.code })
+    await sleep(delay, signal)
+    if (signal.aborted) return exit
+  }
 }
 
 /** Calls `onChange` for any file added, changed or removed under `folders`. */

@@ -32,6 +32,8 @@ export interface ExecConfig {
   reloadSignal: NodeJS.Signals
   killSignal: NodeJS.Signals
   killTimeoutMs: number
+  /** How many times a minute a child that died on its own is restarted before meshplate exits with its code. */
+  restarts: number
 }
 
 export interface Config {
@@ -124,7 +126,13 @@ function resolveExec(e: NonNullable<RawConfig['exec']>): ExecConfig {
     reloadSignal: reloadSignal as NodeJS.Signals,
     killSignal: killSignal as NodeJS.Signals,
     killTimeoutMs: parseDuration(e.killTimeout ?? '30s', '--exec-kill-timeout'),
+    restarts: parseRestarts(e.restarts ?? 0),
   }
+}
+
+function parseRestarts(value: unknown): number {
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 100) throw new ConfigError(`exec.restarts: "${value}" is not a whole number from 0 to 100`)
+  return value as number
 }
 
 function resolveConsul(c: NonNullable<RawConfig['consul']>, env: NodeJS.ProcessEnv): ConsulClientOptions {

@@ -5,7 +5,9 @@
  * check on every config, and HAProxy master-worker under exec mode. A
  * per-service `haproxy.cfg.njk` in the override folder, when present, replaces
  * the entry template; it extends the shipped one and overrides its blocks.
- * HAProxy is started so that it dies with meshplate (die-with-parent.ts).
+ * HAProxy is started so that it dies with meshplate (die-with-parent.ts), and
+ * restarted (up to 5 times a minute) when it dies on its own: its master exits
+ * when a worker dies (exit-on-failure).
  */
 import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -54,6 +56,6 @@ export function sidecarConfig(o: SidecarOptions): RawConfig {
     templates,
     templateRoots: [shippedTemplateRoot],
     vars: { dir, luaDir: resolve(o.luaDir), runtimeSocket: socket, ...o.vars },
-    exec: { command: dieWithParent([o.haproxy, '-W', '-db', '-f', file('haproxy.cfg')]), reloadSignal: 'SIGUSR2', killSignal: 'SIGTERM', killTimeout: '10s' },
+    exec: { command: dieWithParent([o.haproxy, '-W', '-db', '-f', file('haproxy.cfg')]), reloadSignal: 'SIGUSR2', killSignal: 'SIGTERM', killTimeout: '10s', restarts: 5 },
   }
 }

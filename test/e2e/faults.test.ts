@@ -1,7 +1,8 @@
 /**
  * Faults a sidecar must survive, with real Consul, real HAProxy and traffic:
  * meshplate killed with SIGKILL (its HAProxy must not outlive it, and a new
- * meshplate in the same folder serves again), and the sidecar's own
+ * meshplate in the same folder serves again), HAProxy's worker killed (its
+ * master then exits, and meshplate restarts HAProxy), and the sidecar's own
  * registration removed and restored (the last good config stays, the restore
  * is noticed quickly instead of after a long backoff).
  */
@@ -36,6 +37,26 @@ t.test('meshplate killed with SIGKILL: HAProxy goes with it, and a new meshplate
   await eventually(() => ok(mesh.ports.upstream), 10_000, 'web -> api through the new meshplate')
   const servingMs = Date.now() - startedAt
   t.ok(servingMs <= 5_000, `a new meshplate in the same --dir served ${servingMs} ms after it started (the ports were free)`)
+})
+
+t.test("HAProxy's worker killed with SIGKILL: meshplate restarts HAProxy and traffic comes back", async (t) => {
+  const mesh = await startMesh({ protocol: 'http' })
+  t.teardown(() => mesh.stop())
+  await eventually(() => ok(mesh.ports.upstream), 10_000, 'web -> api')
+  const cfg = join(mesh.dirs.api, 'haproxy.cfg')
+  const parentOf = (pid: number) => Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
+  const pids = processesUnder(cfg)
+  const worker = pids.find((p) => pids.includes(parentOf(p)))!
+  t.ok(worker, "found api's HAProxy worker")
+  const killedAt = Date.now()
+  process.kill(worker, 'SIGKILL')
+  await eventually(() => ok(mesh.ports.upstream), 10_000, 'web -> api after the restart')
+  const backMs = Date.now() - killedAt
+  t.ok(backMs <= 5_000, `traffic was back ${backMs} ms after the worker was killed`)
+  t.match(mesh.sidecars.api.output(), /exit-on-failure/, "HAProxy's master gave up by itself (exit-on-failure) ...")
+  t.match(mesh.sidecars.api.output(), /restarting the child in \d+ ms/, '... and meshplate restarted it')
+  t.equal(mesh.sidecars.api.proc.exitCode, null, 'meshplate kept running')
+  t.notOk(processesUnder(cfg).includes(worker), 'the killed worker is gone')
 })
 
 t.test("the sidecar's own registration removed and restored: the last good config stays, the restore is seen within seconds", async (t) => {

@@ -205,7 +205,10 @@ t.test('exec: command split, signals upper-cased, defaults', async (t) => {
     reloadSignal: 'SIGUSR2',
     killSignal: 'SIGTERM',
     killTimeoutMs: 30_000,
+    restarts: 0,
   })
+  t.equal(resolveConfig(base({ exec: { command: 'x', restarts: 5 } }), {}).exec?.restarts, 5)
+  t.throws(() => resolveConfig(base({ exec: { command: 'x', restarts: -1 } }), {}), { code: 'CONFIG_INVALID', message: /^exec\.restarts: "-1" is not a whole number/ })
   const d = resolveConfig(base({ exec: { command: ['sleep', '100'] } }), {})
   t.equal(d.exec?.reloadSignal, 'SIGHUP', 'reload signal defaults to SIGHUP')
   const e = resolveConfig(base({ exec: { command: ['x'], killSignal: 'SIGQUIT', killTimeout: '5s' } }), {})

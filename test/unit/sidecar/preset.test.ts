@@ -38,6 +38,7 @@ t.test('HAProxy runs master-worker under exec mode, reloaded with SIGUSR2', asyn
   t.same(config.exec?.command.slice(-5), ['/usr/sbin/haproxy', '-W', '-db', '-f', '/run/mesh/web/haproxy.cfg'])
   t.match(config.exec?.command.slice(0, 3), [/\/setpriv$/, '--pdeathsig', 'SIGTERM'], 'started through setpriv, so HAProxy dies with meshplate')
   t.equal(config.exec?.reloadSignal, 'SIGUSR2')
+  t.equal(config.exec?.restarts, 5, 'a dead HAProxy is restarted, up to 5 times a minute')
   t.same(config.vars, { dir: '/run/mesh/web', luaDir: shippedLuaDir, runtimeSocket: '/run/mesh/web/haproxy.sock', nbthread: '2' }, 'templates get the folder, the Lua folder, the runtime socket and --var values')
 })
 
