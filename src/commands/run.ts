@@ -30,6 +30,7 @@ export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.Pro
   let session = await setup(resolveConfig(loadRaw()), stop.signal)
   const log = session.log
   const child = session.config.exec ? new Child(session.config.exec, log.child('exec'), childEnv) : undefined
+  let supervising = false
   let resolveExit!: (code: number) => void
   const exited = new Promise<number>((r) => (resolveExit = r))
 
@@ -38,7 +39,9 @@ export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.Pro
       recordSnapshot(session, session.config.recordFile).catch((err) => log.error(errorLine(err)))
     }
     if (!child || !result.complete) return
-    if (!child.running) {
+    // Once: between a death and its restart the child is not running, and must not be started twice.
+    if (!supervising) {
+      supervising = true
       void superviseChild(child, log, stop.signal).then((exit: ChildExit) => {
         if (!stop.signal.aborted) resolveExit(exit.code)
       })
