@@ -142,6 +142,36 @@ t.test('exec mode: if the child dies, meshplate exits with its code', async (t) 
   t.equal(exit.code, 42, "meshplate exits with the child's code")
 })
 
+t.test('exec.restarts: a child that dies is restarted, a batch during the back-off starts no second one, and the limit ends meshplate', async (t) => {
+  const consul = await startConsul()
+  t.teardown(() => consul.stop())
+  await consul.api('PUT', '/v1/kv/k', 'v1')
+  const dir = t.testdir({ 'k.njk': '{{ key("k") }}' })
+  const childLog = join(dir, 'child.log')
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({
+    templates: [{ source: 'k.njk', destination: 'k.txt' }],
+    exec: { command: ['node', join(repoRoot, 'test/fixtures/child.mjs'), childLog, '42'], restarts: 2 },
+  }))
+  const run = meshplate(['run', '--consul-addr', consul.addr, '-c', join(dir, 'config.json')])
+  t.teardown(() => run.stop())
+  const { execFileSync } = await import('node:child_process')
+  const starts = () => read(childLog).split('\n').filter((l) => l === 'start').length
+  const kill = () => execFileSync('pkill', ['-USR1', '-f', `child.mjs ${childLog}`])
+  await eventually(() => starts() === 1, 10_000, 'child started')
+  kill()
+  await consul.api('PUT', '/v1/kv/k', 'v2') // a batch while the child is down
+  await eventually(() => starts() === 2, 10_000, 'child restarted')
+  await eventually(() => read(join(dir, 'k.txt')) === 'v2', 10_000, 'the batch rendered')
+  await new Promise((r) => setTimeout(r, 500))
+  t.equal(execFileSync('pgrep', ['-fc', `child.mjs ${childLog}`], { encoding: 'utf8' }).trim(), '1', 'exactly one child runs')
+  kill()
+  await eventually(() => starts() === 3, 10_000, 'restarted again')
+  kill()
+  const exit = await run.exited
+  t.equal(exit.code, 42, "after 2 restarts in a minute meshplate exits with the child's code")
+  t.equal(starts(), 3, 'started once plus 2 restarts')
+})
+
 t.test('ACL errors from a real agent reach the user, and the token never does', async (t) => {
   const consul = await startConsul({
     hcl: ['acl { enabled = true\n default_policy = "deny"\n tokens { initial_management = "root-secret-token" } }'],
