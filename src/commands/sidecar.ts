@@ -32,8 +32,11 @@ export async function sidecar(args: CliArgs): Promise<number> {
   // Made now so that it can be watched: in Nomad the app task's template writes into it later.
   if (overrideDir && !a.once) mkdirSync(overrideDir, { recursive: true })
   const dir = resolve((a.dir as string | undefined) ?? join('.meshplate', target.replace(/[^A-Za-z0-9_.-]/g, '_')))
+  // Chosen once (it may make a folder), then reused by every reload and removed at exit.
+  const runtimeSocket = runtimeSocketPath(dir)
   const presetFor = () => sidecarConfig({
     dir,
+    runtimeSocket,
     templateDir: (a['template-dir'] as string | undefined) ?? shippedTemplateDir,
     luaDir: (a['lua-dir'] as string | undefined) ?? shippedLuaDir,
     haproxy: a.haproxy as string,
@@ -56,6 +59,6 @@ export async function sidecar(args: CliArgs): Promise<number> {
   try {
     return await runWatching(load, childEnv, overrideDir ? [overrideDir] : [])
   } finally {
-    removeRuntimeSocket(dir, runtimeSocketPath(dir))
+    removeRuntimeSocket(dir, runtimeSocket)
   }
 }

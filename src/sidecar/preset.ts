@@ -30,6 +30,8 @@ export interface SidecarOptions {
   vars: Record<string, string>
   /** A folder that may hold a per-service haproxy.cfg.njk (it may appear later). */
   overrideDir?: string
+  /** The runtime socket, when the caller already chose it (default: runtimeSocketPath(dir)). */
+  runtimeSocket?: string
 }
 
 /** The entry template for haproxy.cfg: the service's override when it exists, else the stock one. */
@@ -41,7 +43,7 @@ export function haproxyEntry(o: Pick<SidecarOptions, 'templateDir' | 'overrideDi
 /** Builds the raw config the sidecar command merges under the user's flags. */
 export function sidecarConfig(o: SidecarOptions): RawConfig {
   const dir = resolve(o.dir)
-  const socket = runtimeSocketPath(dir)
+  const socket = o.runtimeSocket ?? runtimeSocketPath(dir)
   const file = (name: string) => join(dir, name)
   const templates: RawTemplate[] = [
     // Certificates reload HAProxy (seamlessly) rather than use `set/commit ssl cert|ca-file`:

@@ -138,13 +138,19 @@ function splitRule(rule: string): string[] {
 
 function removeLeftovers(): void {
   // A previous run killed before its cleanup: take down what it would have removed.
-  quiet('iptables', ['-D', 'FORWARD', '-s', ALLOC_SUBNET, '-j', GUARD_CHAIN])
+  for (const dev of [CLIENT_BRIDGE, ALLOC_BRIDGE]) quiet('ip', ['link', 'del', dev])
+  removeGuard()
+}
+
+/** Removes the firewall guard and the black hole (quietly: parts may already be gone). */
+function removeGuard(): void {
   quiet('iptables', ['-D', NOMAD_ADMIN_CHAIN, '-s', ALLOC_SUBNET, '-j', GUARD_CHAIN])
+  quiet('iptables', ['-D', 'FORWARD', '-s', ALLOC_SUBNET, '-j', GUARD_CHAIN])
   quiet('iptables', ['-F', GUARD_CHAIN])
   quiet('iptables', ['-X', GUARD_CHAIN])
   for (const pref of RULE_PREFS) quiet('ip', ['rule', 'del', 'pref', pref])
   quiet('ip', ['route', 'flush', 'table', ROUTE_TABLE])
-  for (const dev of [CLIENT_BRIDGE, BLACKHOLE_BRIDGE, ALLOC_BRIDGE]) quiet('ip', ['link', 'del', dev])
+  quiet('ip', ['link', 'del', BLACKHOLE_BRIDGE])
 }
 
 const netnsNames = () => (existsSync('/var/run/netns') ? readdirSync('/var/run/netns') : [])
@@ -170,15 +176,9 @@ function cleanup(forwardBefore: string, before: { filter: Set<string>; nat: Set<
   quiet('ip', ['link', 'del', CLIENT_BRIDGE])
   writeFileSync('/proc/sys/net/ipv4/ip_forward', forwardBefore)
   // The guard goes last: nothing of the test's is left that could send a packet.
-  quiet('iptables', ['-D', NOMAD_ADMIN_CHAIN, '-s', ALLOC_SUBNET, '-j', GUARD_CHAIN])
+  removeGuard()
   if (!adminExisted) {
     quiet('iptables', ['-F', NOMAD_ADMIN_CHAIN])
     quiet('iptables', ['-X', NOMAD_ADMIN_CHAIN])
   }
-  quiet('iptables', ['-D', 'FORWARD', '-s', ALLOC_SUBNET, '-j', GUARD_CHAIN])
-  quiet('iptables', ['-F', GUARD_CHAIN])
-  quiet('iptables', ['-X', GUARD_CHAIN])
-  for (const pref of RULE_PREFS) quiet('ip', ['rule', 'del', 'pref', pref])
-  quiet('ip', ['route', 'flush', 'table', ROUTE_TABLE])
-  quiet('ip', ['link', 'del', BLACKHOLE_BRIDGE])
 }

@@ -100,7 +100,10 @@ export function processesUnder(dir: string, allocIds: string[] = []): number[] {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
     try {
       if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry))
-      else if (allocIds.length && allocIds.some((id) => readFileSync(`/proc/${entry}/environ`, 'utf8').includes(`NOMAD_ALLOC_ID=${id}\0`))) pids.push(Number(entry))
+      else if (allocIds.length > 0) {
+        const environ = readFileSync(`/proc/${entry}/environ`, 'utf8')
+        if (allocIds.some((id) => environ.includes(`NOMAD_ALLOC_ID=${id}\0`))) pids.push(Number(entry))
+      }
     } catch {
       // exited meanwhile
     }
