@@ -1,18 +1,18 @@
 /**
  * `meshplate run`: watch Consul and re-render until SIGINT or SIGTERM. It
  * re-renders when a template file is edited (chokidar), re-reads config and
- * templates on SIGHUP, and in exec mode supervises one child: started after
- * the first complete render, reloaded after each batch that changed its files,
- * and the child's own exit ends meshplate with the same code.
+ * templates on SIGHUP, and in exec mode hands each batch to the supervisor
+ * (exec/supervisor.ts): the child starts after the first complete render and
+ * takes every later change; its own exit, past its restarts, ends meshplate
+ * with the same code.
  */
 import { watch } from 'chokidar'
 import { resolveConfig } from '../config/resolve.ts'
 import type { RawConfig } from '../config/raw.ts'
 import { errorLine } from '../errors.ts'
-import { Child, type ChildExit } from '../exec/child.ts'
-import type { Logger } from '../log.ts'
+import { Child } from '../exec/child.ts'
+import { Supervisor } from '../exec/supervisor.ts'
 import type { BatchResult } from '../runner/runner.ts'
-import { sleep } from '../watch/backoff.ts'
 import { rawFromArgs, setup, type CliArgs, type Session } from './setup.ts'
 import { recordSnapshot } from './snapshot.ts'
 
@@ -29,31 +29,20 @@ export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.Pro
   const stop = new AbortController()
   let session = await setup(resolveConfig(loadRaw()), stop.signal)
   const log = session.log
-  const child = session.config.exec ? new Child(session.config.exec, log.child('exec'), childEnv) : undefined
-  let supervising = false
   let resolveExit!: (code: number) => void
   const exited = new Promise<number>((r) => (resolveExit = r))
+  const child = session.config.exec ? new Child(session.config.exec, log.child('exec'), childEnv) : undefined
+  const supervisor = child ? new Supervisor(child, log, stop.signal, (exit) => resolveExit(exit.code)) : undefined
 
   const onBatch = (result: BatchResult) => {
     if (result.complete && session.config.recordFile) {
       recordSnapshot(session, session.config.recordFile).catch((err) => log.error(errorLine(err)))
     }
-    if (!child || !result.complete) return
-    // Once: between a death and its restart the child is not running, and must not be started twice.
-    if (!supervising) {
-      supervising = true
-      void superviseChild(child, log, stop.signal).then((exit: ChildExit) => {
-        if (!stop.signal.aborted) resolveExit(exit.code)
-      })
-      // A runtime push made while the child was still starting found no socket; repeat them once.
-      setTimeout(() => void session.runner.repushRuntime().catch((err) => log.error(errorLine(err))), 2_000).unref()
-    } else if (result.reloadExec && result.changed.length > 0) {
-      child.reload()
-    }
   }
   let fileWatcher = watchTemplates(session)
   const attach = (s: Session) => {
     s.runner.on('batch', onBatch)
+    if (supervisor) s.runner.applyWith(supervisor.hook(s.config.templates))
     void s.runner.batch()
   }
   attach(session)
@@ -61,7 +50,7 @@ export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.Pro
   const reload = async (why: string) => {
     log.info(`${why}: re-reading config and templates`)
     try {
-      const next = await setup(resolveConfig(loadRaw()), stop.signal)
+      const next = await setup(resolveConfig(loadRaw()), stop.signal, session.slots)
       await session.runner.stop()
       await fileWatcher.close()
       await session.client?.close()
@@ -117,31 +106,6 @@ function watchTemplates(session: Session) {
     }
   })
   return watcher
-}
-
-/**
- * Starts the child and restarts it when it dies on its own, at most `restarts` times in any
- * minute, after 100 ms doubling to 2 s. The files it reads are already on disk, so a restarted
- * child serves the current state. Resolves with the exit that ends meshplate.
- */
-async function superviseChild(child: Child, log: Logger, signal: AbortSignal): Promise<ChildExit> {
-  const limit = child.config.restarts
-  const recent: number[] = []
-  for (;;) {
-    const exit = await child.start()
-    if (signal.aborted) return exit
-    const now = Date.now()
-    while (recent.length > 0 && now - recent[0]! > 60_000) recent.shift()
-    if (recent.length >= limit) {
-      if (limit > 0) log.error(`child died ${limit + 1} times within a minute; giving up`, { code: exit.code })
-      return exit
-    }
-    recent.push(now)
-    const delay = Math.min(2_000, 100 * 2 ** (recent.length - 1))
-    log.warn(`restarting the child in ${delay} ms`, { restart: `${recent.length} of ${limit} a minute`, code: exit.code })
-    await sleep(delay, signal)
-    if (signal.aborted) return exit
-  }
 }
 
 /** Calls `onChange` for any file added, changed or removed under `folders`. */

@@ -15,6 +15,7 @@ import { Runner } from '../runner/runner.ts'
 import { Brain } from '../template/brain.ts'
 import { createEnvironment } from '../template/environment.ts'
 import type { RenderScope } from '../template/functions.ts'
+import { SlotTable } from '../template/slots.ts'
 import { Template } from '../template/template.ts'
 import { exponentialBackoff, sleep } from '../watch/backoff.ts'
 
@@ -31,6 +32,8 @@ export interface Session {
   client: ConsulClient | undefined
   proxyId: string | undefined
   templates: Template[]
+  /** Server slot assignments, handed to the next session on SIGHUP so no instance moves. */
+  slots: SlotTable
 }
 
 /** Builds the raw config from config files, then flags (flags win). */
@@ -64,7 +67,7 @@ export function rawFromArgs(args: CliArgs, extra: RawConfig = {}): RawConfig {
 }
 
 /** Resolves everything needed to render; `signal` bounds the proxy lookup. */
-export async function setup(config: Config, signal: AbortSignal): Promise<Session> {
+export async function setup(config: Config, signal: AbortSignal, slots = new SlotTable()): Promise<Session> {
   const log = createLogger(config.log.level, config.log.format)
   let brain = new Brain()
   let client: ConsulClient | undefined
@@ -77,12 +80,12 @@ export async function setup(config: Config, signal: AbortSignal): Promise<Sessio
     client = new ConsulClient(config.consul)
     if (config.sidecarFor) proxyId = await waitForProxy(client, config.sidecarFor, log, signal)
   }
-  const scope: RenderScope = { tracker: undefined, proxyId, env: process.env }
+  const scope: RenderScope = { tracker: undefined, proxyId, env: process.env, slots }
   const env = createEnvironment(scope, [...new Set([...config.templates.map((t) => dirname(t.source)), ...config.templateRoots])], config.vars)
   const templates = config.templates.map((t) => new Template(t.source, env, scope))
   for (const t of templates) t.load()
   const runner = new Runner({ config, templates, brain, log, client })
-  return { config, log, runner, client, proxyId, templates }
+  return { config, log, runner, client, proxyId, templates, slots }
 }
 
 /**

@@ -47,7 +47,7 @@ export interface RawConfig {
   /** Extra folders searched by `{% include %}` and `{% extends %}`, after each template's own folder. */
   templateRoots?: string[]
   templates?: RawTemplate[]
-  exec?: { command?: string | string[]; reloadSignal?: string; killSignal?: string; killTimeout?: string | number; restarts?: number }
+  exec?: { command?: string | string[]; reloadSignal?: string; killSignal?: string; killTimeout?: string | number; restarts?: number; haproxyMasterSocket?: string }
 }
 
 const TOP_KEYS = new Set(['consul', 'proxyId', 'sidecarFor', 'wait', 'timeout', 'dry', 'data', 'record', 'logLevel', 'logFormat', 'vars', 'templateRoots', 'templates', 'exec'])

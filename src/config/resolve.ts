@@ -9,7 +9,7 @@ import { resolve as resolvePath } from 'node:path'
 import type { ConsulClientOptions } from '../consul/client.ts'
 import { ConfigError } from '../errors.ts'
 import { toArgv } from '../exec/argv.ts'
-import type { RuntimeKind, RuntimePush } from '../exec/haproxy-runtime.ts'
+import type { RuntimeKind, RuntimePush } from '../exec/haproxy/runtime-api.ts'
 import type { LogFormat, LogLevel } from '../log.ts'
 import { parseDuration, parseWait } from './duration.ts'
 import type { RawConfig, RawTemplate } from './raw.ts'
@@ -34,6 +34,8 @@ export interface ExecConfig {
   killTimeoutMs: number
   /** How many times a minute a child that died on its own is restarted before meshplate exits with its code. */
   restarts: number
+  /** The child is HAProxy with this master CLI (`-S`): changes go through exec/haproxy/live.ts. */
+  haproxyMasterSocket: string | undefined
 }
 
 export interface Config {
@@ -100,7 +102,7 @@ function resolveTemplate(t: RawTemplate, i: number): TemplateConfig {
   }
 }
 
-const RUNTIME_KINDS: RuntimeKind[] = ['ssl-cert', 'ssl-ca-file', 'map']
+const RUNTIME_KINDS: RuntimeKind[] = ['ssl-cert', 'ssl-ca-file', 'map', 'servers']
 
 function resolveRuntime(r: NonNullable<RawTemplate['haproxyRuntime']>, file: string, field: string): RuntimePush {
   if (!r.socket) throw new ConfigError(`${field}: missing socket`)
@@ -127,6 +129,7 @@ function resolveExec(e: NonNullable<RawConfig['exec']>): ExecConfig {
     killSignal: killSignal as NodeJS.Signals,
     killTimeoutMs: parseDuration(e.killTimeout ?? '30s', '--exec-kill-timeout'),
     restarts: parseRestarts(e.restarts ?? 0),
+    haproxyMasterSocket: e.haproxyMasterSocket ? resolvePath(e.haproxyMasterSocket) : undefined,
   }
 }
 

@@ -2,7 +2,8 @@
  * Exec mode: one supervised child (e.g. HAProxy in master-worker mode),
  * started after the first complete render, sent the reload signal after each
  * batch that changed its files, and stopped with the kill signal and a grace
- * period before SIGKILL. If it dies on its own, meshplate exits with its code.
+ * period before SIGKILL. What happens when it dies on its own is the
+ * supervisor's call (supervisor.ts).
  */
 import type { ResultPromise } from 'execa'
 import type { ExecConfig } from '../config/resolve.ts'
@@ -49,11 +50,11 @@ export class Child {
     return await this.#exited
   }
 
-  /** Sends the reload signal. */
-  reload(): void {
-    if (!this.#proc) return
+  /** Sends the reload signal; false when the child is not running. */
+  reload(): boolean {
+    if (!this.#proc) return false
     this.log.info('reloading child', { signal: this.config.reloadSignal })
-    this.#proc.kill(this.config.reloadSignal)
+    return this.#proc.kill(this.config.reloadSignal)
   }
 
   /** Forwards a signal as-is. */

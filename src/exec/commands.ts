@@ -5,7 +5,7 @@
  */
 import { MeshplateError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { pushFile, type RuntimePush } from './haproxy-runtime.ts'
+import { pushFile, type RuntimePush } from './haproxy/runtime-api.ts'
 
 export type CommandSpec = { argv: string[]; timeoutMs: number } | { push: RuntimePush }
 

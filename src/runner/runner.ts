@@ -40,6 +40,9 @@ export interface RunnerDeps {
   write?: (content: string, t: TemplateConfig) => Promise<boolean>
 }
 
+/** Brings whatever runs (the exec child) up to date with the files changed since the last call. */
+export type ApplyHook = (changed: TemplateConfig[]) => Promise<MeshplateError[]>
+
 export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [string, unknown] }> {
   readonly watcher: Watcher | undefined
   readonly lastErrors = new Map<string, unknown>()
@@ -47,6 +50,9 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
   #quiet: Quiescence
   #everComplete = false
   #pending: CommandSpec[] = []
+  #apply: ApplyHook | undefined
+  #unapplied = new Set<TemplateConfig>()
+  #appliedOnce = false
   #running: Promise<BatchResult> | undefined
   #again = false
   #stopped = false
@@ -117,7 +123,8 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
     this.#used = used
     if (!this.#stopped) this.watcher?.sync(used.values())
     for (const tc of result.changed) {
-      if (tc.haproxyRuntime) this.#pending.push({ push: tc.haproxyRuntime })
+      if (this.#apply) this.#unapplied.add(tc)
+      else if (tc.haproxyRuntime) this.#pending.push({ push: tc.haproxyRuntime })
       if (tc.command) this.#pending.push({ argv: tc.command, timeoutMs: tc.commandTimeoutMs })
       if (tc.reloadExec) result.reloadExec = true
     }
@@ -126,6 +133,13 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
       const commands = this.#pending
       this.#pending = []
       result.errors.push(...(await runCommands(commands, log.child('command'))))
+    }
+    // Awaited inside the batch: the next batch writes nothing until the child has taken this one.
+    if (this.#apply && this.#everComplete && !this.#stopped && (this.#unapplied.size > 0 || !this.#appliedOnce)) {
+      const changed = [...this.#unapplied]
+      this.#unapplied.clear()
+      this.#appliedOnce = true
+      result.errors.push(...(await this.#apply(changed)))
     }
     this.emit('batch', result)
     return result
@@ -149,10 +163,12 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
     return changed
   }
 
-  /** Pushes every `haproxyRuntime` file again: closes the window in which a push found no socket yet. */
-  async repushRuntime(): Promise<void> {
-    const pushes = this.deps.config.templates.flatMap((tc) => (tc.haproxyRuntime ? [{ push: tc.haproxyRuntime }] : []))
-    if (pushes.length > 0 && !this.#stopped) await runCommands(pushes, this.deps.log.child('command'))
+  /**
+   * Hands the changed files of each batch to `hook` instead of pushing them: from the first
+   * complete batch on (then even if nothing changed), once per batch, after the commands.
+   */
+  applyWith(hook: ApplyHook): void {
+    this.#apply = hook
   }
 
   /** Ids of the dependencies the last batch used. */

@@ -1,8 +1,9 @@
 /**
  * The HAProxy Connect sidecar as plain renderer configuration: four shipped
- * templates, their destinations in one folder, the runtime-API push that
- * spares a reload for intention changes, the `haproxy -c`
- * check on every config, and HAProxy master-worker under exec mode. A
+ * templates, their destinations in one folder, what each file is to HAProxy's
+ * runtime API (so exec/haproxy/live.ts can push intentions, leaf certificates
+ * and server slots without a reload), the `haproxy -c` check on every config,
+ * and HAProxy master-worker, with its master CLI, under exec mode. A
  * per-service `haproxy.cfg.njk` in the override folder, when present, replaces
  * the entry template; it extends the shipped one and overrides its blocks.
  * HAProxy is started so that it dies with meshplate (die-with-parent.ts), and
@@ -45,19 +46,26 @@ export function sidecarConfig(o: SidecarOptions): RawConfig {
   const dir = resolve(o.dir)
   const socket = o.runtimeSocket ?? runtimeSocketPath(dir)
   const file = (name: string) => join(dir, name)
+  const master = join(dirname(socket), 'master.sock')
+  // Whether a kind is pushed or reloaded is decided by HAProxy version in exec/haproxy/policy.ts.
+  const runtime = (kind: string) => ({ socket, kind })
   const templates: RawTemplate[] = [
-    // Certificates reload HAProxy (seamlessly) rather than use `set/commit ssl cert|ca-file`:
-    // HAProxy 2.6.12 ignores cert commits after a CA commit and then crashes on the next CA
-    // commit (haproxy#3165; README, "Certificate rotation").
-    { source: join(o.templateDir, 'leaf.pem.njk'), destination: file('leaf.pem'), perms: '0600' },
-    { source: join(o.templateDir, 'roots.pem.njk'), destination: file('roots.pem'), perms: '0644' },
-    { source: join(o.templateDir, 'intentions.map.njk'), destination: file('intentions.map'), perms: '0644', reloadExec: false, haproxyRuntime: { socket, kind: 'map' } },
-    { source: haproxyEntry(o), destination: file('haproxy.cfg'), perms: '0644', check: [o.haproxy, '-c', '-f', '{{path}}'] },
+    { source: join(o.templateDir, 'leaf.pem.njk'), destination: file('leaf.pem'), perms: '0600', haproxyRuntime: runtime('ssl-cert') },
+    { source: join(o.templateDir, 'roots.pem.njk'), destination: file('roots.pem'), perms: '0644', haproxyRuntime: runtime('ssl-ca-file') },
+    { source: join(o.templateDir, 'intentions.map.njk'), destination: file('intentions.map'), perms: '0644', haproxyRuntime: runtime('map') },
+    { source: haproxyEntry(o), destination: file('haproxy.cfg'), perms: '0644', check: [o.haproxy, '-c', '-f', '{{path}}'], haproxyRuntime: runtime('servers') },
   ]
   return {
     templates,
     templateRoots: [shippedTemplateRoot],
     vars: { dir, luaDir: resolve(o.luaDir), runtimeSocket: socket, ...o.vars },
-    exec: { command: dieWithParent([o.haproxy, '-W', '-db', '-f', file('haproxy.cfg')]), reloadSignal: 'SIGUSR2', killSignal: 'SIGTERM', killTimeout: '10s', restarts: 5 },
+    exec: {
+      command: dieWithParent([o.haproxy, '-W', '-db', '-S', `${master},mode,600`, '-f', file('haproxy.cfg')]),
+      reloadSignal: 'SIGUSR2',
+      killSignal: 'SIGTERM',
+      killTimeout: '10s',
+      restarts: 5,
+      haproxyMasterSocket: master,
+    },
   }
 }

@@ -14,6 +14,7 @@ import { IntentionsMatchDependency, type Intention } from '../dependency/intenti
 import { KvGetDependency, type KvValue } from '../dependency/kv-get.ts'
 import { LeafCertDependency, type LeafCert } from '../dependency/leaf-cert.ts'
 import { PreparedQueryDependency } from '../dependency/prepared-query.ts'
+import type { SlotTable } from './slots.ts'
 import type { Tracker } from './tracker.ts'
 
 export interface Instance {
@@ -35,6 +36,8 @@ export interface RenderScope {
   tracker: Tracker | undefined
   proxyId: string | undefined
   env: NodeJS.ProcessEnv
+  /** Server slot assignments; kept for the life of the process (slots.ts). */
+  slots: SlotTable
 }
 
 /** Builds the globals object bound to a scope. */
@@ -79,6 +82,11 @@ export function createFunctions(scope: RenderScope): Record<string, (...args: ne
       return kv?.Exists ? kv.Value : fallback
     },
     env: (name: string): string => scope.env[name] ?? '',
+    /** Instances placed in stable, numbered slots for backend `name` (at least `min` slots). */
+    serverSlots: (name: string, instances: Instance[], min = 8) => {
+      if (!Number.isInteger(min) || min < 1 || min > 1024) throw new Error(`serverSlots("${name}"): ${min} is not a slot count from 1 to 1024`)
+      return scope.slots.assign(name, instances ?? [], (i) => `${i.Node}/${i.ID}`, min)
+    },
   }
 }
 

@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { SlotTable } from '../../../src/template/slots.ts'
 import { resolveConfig } from '../../../src/config/resolve.ts'
 import { silentLogger } from '../../../src/log.ts'
 import { Runner } from '../../../src/runner/runner.ts'
@@ -22,7 +23,7 @@ function setup(t: Test, templates: Record<string, string>, command?: (log: strin
   const config = resolveConfig({
     templates: Object.keys(templates).map((name) => ({ source: join(dir, name), destination: join(dir, `${name}.out`), command: command?.(log) })),
   }, {})
-  const scope: RenderScope = { tracker: undefined, proxyId: undefined, env: {} }
+  const scope: RenderScope = { tracker: undefined, proxyId: undefined, env: {}, slots: new SlotTable() }
   const env = createEnvironment(scope, [dir], {})
   const brain = new Brain()
   const written: string[] = []

@@ -5,12 +5,13 @@
  * the templates. Each of these would show up as a broken haproxy.cfg.
  */
 import t from 'tap'
+import { SlotTable } from '../../../src/template/slots.ts'
 import { Brain } from '../../../src/template/brain.ts'
 import { createEnvironment } from '../../../src/template/environment.ts'
 import type { RenderScope } from '../../../src/template/functions.ts'
 import { Tracker } from '../../../src/template/tracker.ts'
 
-const scope = (): RenderScope => ({ tracker: undefined, proxyId: undefined, env: {} })
+const scope = (): RenderScope => ({ tracker: undefined, proxyId: undefined, env: {}, slots: new SlotTable() })
 
 t.test('output is not HTML-escaped', async (t) => {
   const env = createEnvironment(scope(), [], { acl: 'path_beg /a && hdr(host) -m str "x<y>"' })

@@ -6,6 +6,7 @@
  * each must present, the default leaf, and `key` vs `keyOrDefault`.
  */
 import t from 'tap'
+import { SlotTable } from '../../../src/template/slots.ts'
 import { parseProxyService, type ProxyService } from '../../../src/dependency/agent-service.ts'
 import { parseCaRoots } from '../../../src/dependency/ca-roots.ts'
 import { parseHealthEntries, type HealthEntry } from '../../../src/dependency/health-entry.ts'
@@ -79,7 +80,7 @@ interface Fns {
 /** Functions bound to a fresh render over `brain`. */
 function rendering(brain: Brain, proxyId = 'web-sidecar-proxy', env: NodeJS.ProcessEnv = {}) {
   const tracker = new Tracker(brain)
-  const scope: RenderScope = { tracker, proxyId: proxyId || undefined, env }
+  const scope: RenderScope = { tracker, proxyId: proxyId || undefined, env, slots: new SlotTable() }
   return { fns: createFunctions(scope) as unknown as Fns, tracker, scope }
 }
 
@@ -195,6 +196,6 @@ t.test('misuse is a clear error', async (t) => {
   const { fns } = rendering(new Brain(), '')
   t.throws(() => fns.connectProxy(), { message: 'connectProxy() needs --proxy-id or --sidecar-for' })
   t.throws(() => fns.upstreams(), { message: /needs --proxy-id/ })
-  const idle = createFunctions({ tracker: undefined, proxyId: 'p', env: {} }) as unknown as Fns
+  const idle = createFunctions({ tracker: undefined, proxyId: 'p', env: {}, slots: new SlotTable() }) as unknown as Fns
   t.throws(() => idle.caRoots(), { message: 'template functions can only be called while rendering' })
 })

@@ -5,6 +5,7 @@
  * mistake in the template is reported as `file:line` with the right line.
  */
 import t, { type Test } from 'tap'
+import { SlotTable } from '../../../src/template/slots.ts'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseProxyService } from '../../../src/dependency/agent-service.ts'
@@ -43,7 +44,7 @@ listen {{ u.DestinationName }}
 
 function setup(t: Test, files: Record<string, string>) {
   const dir = t.testdir(files)
-  const scope: RenderScope = { tracker: undefined, proxyId: 'web-sidecar-proxy', env: {} }
+  const scope: RenderScope = { tracker: undefined, proxyId: 'web-sidecar-proxy', env: {}, slots: new SlotTable() }
   const env = createEnvironment(scope, [dir], { region: 'eu-west-1' })
   const template = (name: string) => new Template(join(dir, name), env, scope)
   return { dir, scope, template }
@@ -126,7 +127,7 @@ t.test('a runtime error is TEMPLATE_RUNTIME at the right 1-based line', async (t
 
 t.test('a function misused in a template is a runtime error with its message', async (t) => {
   const dir = t.testdir({ 'p.njk': 'line\n{{ connectProxy().Port }}\n' })
-  const scope: RenderScope = { tracker: undefined, proxyId: undefined, env: {} }
+  const scope: RenderScope = { tracker: undefined, proxyId: undefined, env: {}, slots: new SlotTable() }
   const tpl = new Template(join(dir, 'p.njk'), createEnvironment(scope, [dir], {}), scope)
   t.throws(() => tpl.render(new Brain()), { code: 'TEMPLATE_RUNTIME', line: 2, message: /p\.njk:2: connectProxy\(\) needs --proxy-id or --sidecar-for$/ })
 })
