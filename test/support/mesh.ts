@@ -26,6 +26,8 @@ export interface MeshOptions {
   protocol: 'tcp' | 'http' | 'http2' | 'grpc'
   /** Extra Proxy.Config keys for api's sidecar. */
   apiConfig?: Record<string, unknown>
+  /** Config of web's upstream to api (e.g. server_slots). */
+  upstreamConfig?: Record<string, unknown>
 }
 
 /** Starts Consul, both apps and both sidecars, and waits until web -> api answers. */
@@ -41,7 +43,7 @@ export async function startMesh(o: MeshOptions): Promise<Mesh> {
     port: apps.web.port,
     sidecarPort: webPublic,
     proxyConfig,
-    upstreams: [{ DestinationName: 'api', LocalBindPort: upstream! }],
+    upstreams: [{ DestinationName: 'api', LocalBindPort: upstream!, Config: o.upstreamConfig }],
   })
   const base = mkdtempSync(join(tmpdir(), 'mp-'))
   const dirs = { api: join(base, 'api'), web: join(base, 'web') }
