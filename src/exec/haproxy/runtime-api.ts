@@ -118,13 +118,22 @@ export interface MasterView {
 /** Reads the master CLI's `show proc`: HAProxy's version, reload counters and current worker. */
 export async function showProc(masterSocket: string, timeoutMs = 2_000): Promise<MasterView> {
   const answer = await runtimeCommand(masterSocket, 'show proc', undefined, timeoutMs)
+  const view = parseShowProc(answer)
+  if (!view) throw new Error(`master CLI ${masterSocket}: unexpected "show proc" answer: ${answer.split('\n')[0] ?? '(none)'}`)
+  return view
+}
+
+/** Parses a `show proc` answer; undefined if it has no master line. */
+export function parseShowProc(answer: string): MasterView | undefined {
   const lines = answer.split('\n')
   const master = lines.map((l) => /^(\d+)\s+master\s+(\d+)\s+\[failed: (\d+)\]\s+\S+\s+(\S+)/.exec(l)).find(Boolean)
-  if (!master) throw new Error(`master CLI ${masterSocket}: unexpected "show proc" answer: ${lines[0] ?? '(none)'}`)
+  if (!master) return undefined
+  // Current workers come before "# old workers"; the newest has survived the fewest reloads.
   const end = lines.findIndex((l) => /^# (old workers|programs)/.test(l))
   const workers = lines.slice(0, end < 0 ? undefined : end).flatMap((l) => {
-    const m = /^(\d+)\s+worker\s/.exec(l)
-    return m ? [Number(m[1])] : []
+    const m = /^(\d+)\s+worker\s+(\d+)/.exec(l)
+    return m ? [{ pid: Number(m[1]), survived: Number(m[2]) }] : []
   })
-  return { version: master[4]!, reloads: Number(master[2]), failedReloads: Number(master[3]), worker: workers.length ? Math.max(...workers) : undefined }
+  workers.sort((a, b) => a.survived - b.survived)
+  return { version: master[4]!, reloads: Number(master[2]), failedReloads: Number(master[3]), worker: workers[0]?.pid }
 }

@@ -23,19 +23,17 @@ t.test('four files in the sidecar folder, rendered from the shipped templates', 
 
 t.test('haproxy.cfg is checked with haproxy -c on the temp file', async (t) => {
   t.same(byName('haproxy.cfg').check, ['/usr/sbin/haproxy', '-c', '-f', '{{path}}'])
-  t.equal(byName('haproxy.cfg').reloadExec, true, 'a config change reloads')
 })
 
-t.test('intentions go through the runtime API without a reload; certificates reload', async (t) => {
-  t.same(byName('intentions.map').haproxyRuntime, { socket: '/run/mesh/web/haproxy.sock', kind: 'map', file: '/run/mesh/web/intentions.map' })
-  t.equal(byName('intentions.map').reloadExec, false)
-  t.equal(byName('leaf.pem').haproxyRuntime, undefined)
-  t.equal(byName('leaf.pem').reloadExec, true)
-  t.equal(byName('roots.pem').reloadExec, true)
+t.test('each file says what it is to the runtime API; live.ts decides push or reload', async (t) => {
+  const kinds = Object.fromEntries(['intentions.map', 'leaf.pem', 'roots.pem', 'haproxy.cfg'].map((n) => [n, byName(n).haproxyRuntime?.kind]))
+  t.same(kinds, { 'intentions.map': 'map', 'leaf.pem': 'ssl-cert', 'roots.pem': 'ssl-ca-file', 'haproxy.cfg': 'servers' })
+  t.same(byName('leaf.pem').haproxyRuntime, { socket: '/run/mesh/web/haproxy.sock', kind: 'ssl-cert', file: '/run/mesh/web/leaf.pem' }, 'named as bind and server lines load it')
 })
 
 t.test('HAProxy runs master-worker under exec mode, reloaded with SIGUSR2', async (t) => {
-  t.same(config.exec?.command.slice(-5), ['/usr/sbin/haproxy', '-W', '-db', '-f', '/run/mesh/web/haproxy.cfg'])
+  t.same(config.exec?.command.slice(-7), ['/usr/sbin/haproxy', '-W', '-db', '-S', '/run/mesh/web/master.sock,mode,600', '-f', '/run/mesh/web/haproxy.cfg'])
+  t.equal(config.exec?.haproxyMasterSocket, '/run/mesh/web/master.sock', 'the master CLI, beside the runtime socket, mode 600')
   t.match(config.exec?.command.slice(0, 3), [/\/setpriv$/, '--pdeathsig', 'SIGTERM'], 'started through setpriv, so HAProxy dies with meshplate')
   t.equal(config.exec?.reloadSignal, 'SIGUSR2')
   t.equal(config.exec?.restarts, 5, 'a dead HAProxy is restarted, up to 5 times a minute')

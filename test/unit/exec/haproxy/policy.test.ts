@@ -1,0 +1,18 @@
+import t from 'tap'
+import { canPush, parseVersion } from '../../../../src/exec/haproxy/policy.ts'
+
+t.test('maps, leaf certificates and server state are pushed; CA bundles reload (haproxy#3165)', async (t) => {
+  for (const version of ['2.6.12-1+deb12u4', '3.0.11-1+deb13u3']) {
+    t.ok(canPush('map', version), `map on ${version}`)
+    t.ok(canPush('ssl-cert', version), `leaf on ${version}`)
+    t.ok(canPush('servers', version), `servers on ${version}`)
+    t.notOk(canPush('ssl-ca-file', version), `CA file on ${version}`)
+  }
+})
+
+t.test('versions as the master reports them', async (t) => {
+  t.same(parseVersion('2.6.12-1+deb12u4'), [2, 6, 12])
+  t.same(parseVersion('3.0.11'), [3, 0, 11])
+  t.same(parseVersion('3.3-dev7'), [3, 3, 0])
+  t.throws(() => parseVersion('unknown'), /unrecognised HAProxy version "unknown"/)
+})
