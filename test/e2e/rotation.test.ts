@@ -1,8 +1,9 @@
 /**
  * Changes while traffic flows: a CA root rotation (new private key through
- * PUT /v1/connect/ca/configuration) with zero failed requests, a new leaf
- * served afterwards and no HAProxy reload; and upstream instances appearing
- * and disappearing under load.
+ * PUT /v1/connect/ca/configuration) with zero failed requests, a reload for
+ * the new CA bundle and one for the renewed leaf, which is then served with
+ * `verify required` intact; and upstream instances appearing and
+ * disappearing under load.
  */
 import { generateKeyPairSync, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -37,7 +38,7 @@ function load(mesh: Mesh) {
 
 const workersForked = (out: string) => (out.match(/New worker \(\d+\) forked/g) ?? []).length
 
-t.test('a CA root rotation under load: zero failed requests, new leaf served, seamless reloads', async (t) => {
+t.test('a CA root rotation under load: zero failed requests, seamless reloads, the renewed leaf served', async (t) => {
   const mesh = await startMesh({ protocol: 'http' })
   t.teardown(() => mesh.stop())
   await eventually(async () => (await httpGet(mesh.ports.upstream)).ok, 10_000, 'first request')
@@ -93,11 +94,12 @@ t.test('a CA root rotation under load: zero failed requests, new leaf served, se
   t.comment(`requests during rotation: ${traffic.stats.ok} ok, ${traffic.stats.failed} failed ${traffic.stats.errors.join('; ')}`)
   t.ok(traffic.stats.ok > 50, `traffic flowed (${traffic.stats.ok} requests)`)
   t.equal(traffic.stats.failed, 0, 'zero failed requests')
-  // Certificates reach HAProxy by a seamless reload: HAProxy 2.6.12's runtime cert and CA
-  // updates are unreliable (haproxy#3165; README, "Certificate rotation").
+  // The new CA bundle and the renewed leaf (issued 0-30 s later) each reload once: policy.ts
+  // pushes neither (haproxy#3165; a leaf commit drops verify required on 2.6.12).
   const reloads = { api: workersForked(mesh.sidecars.api.output()) - forkedBefore.api, web: workersForked(mesh.sidecars.web.output()) - forkedBefore.web }
   t.comment(`reloads during the rotation: api ${reloads.api}, web ${reloads.web}`)
-  t.ok(reloads.api >= 1 && reloads.api <= 3 && reloads.web >= 1 && reloads.web <= 3, 'one seamless reload per file change (roots, then the leaf)')
+  t.ok(reloads.api >= 1 && reloads.api <= 2 && reloads.web >= 1 && reloads.web <= 2, 'one seamless reload per changed file (roots, then the leaf), or one for both')
+  t.notMatch(mesh.sidecars.api.output() + mesh.sidecars.web.output(), /pushed to HAProxy file=\S*(leaf|roots)\.pem/, 'no certificate went through the runtime API')
 })
 
 t.test('upstream instances appear and disappear while traffic flows', async (t) => {

@@ -1,7 +1,7 @@
 /**
  * exec/haproxy/live.ts against a real HAProxy in master-worker mode: server
- * slots, a map and a leaf certificate pushed into the same worker; a CA file
- * and a new listener reloaded, each reload awaited until the new worker
+ * slots and a map pushed into the same worker; a leaf, a CA file and a new
+ * listener reloaded (policy.ts), each reload awaited until the new worker
  * answers; a refused reload reported at once with the old worker serving;
  * and a worker meshplate did not start met with a reload, not with pushes.
  */
@@ -109,20 +109,19 @@ ${servers}
   t.equal(await change({ file: files.map, kind: 'map' }), 'pushed', 'a map is pushed')
   t.match(await httpGet(front!, '/color'), { body: 'blue\n' }, 'the map holds the new value')
 
-  const leaf2 = selfSigned(dir, 'two')
-  atomicWrite(files.leaf, leaf2.pem)
-  t.equal(await change({ file: files.leaf, kind: 'ssl-cert' }), 'pushed', 'a leaf is pushed')
-  t.equal(await servedSerial(tlsPort!), leaf2.serial, 'the new leaf is served')
   t.equal(await worker(), first, 'all of that in the first worker')
 
-  atomicWrite(files.roots, leaf2.pem.split('-----BEGIN PRIVATE KEY-----')[0]!)
-  t.equal(await change({ file: files.roots, kind: 'ssl-ca-file' }), 'reloaded', 'a CA file reloads (haproxy#3165)')
+  const leaf2 = selfSigned(dir, 'two')
+  atomicWrite(files.leaf, leaf2.pem)
+  t.equal(await change({ file: files.leaf, kind: 'ssl-cert' }), 'reloaded', 'a leaf reloads (a commit would drop verify required)')
+  t.equal(await servedSerial(tlsPort!), leaf2.serial, 'the new leaf is served as soon as apply returns')
   const second = await worker()
-  t.not(second, first, 'a new worker, already answering when apply returned')
-  const leaf3 = selfSigned(dir, 'three')
-  atomicWrite(files.leaf, leaf3.pem)
-  t.equal(await change({ file: files.leaf, kind: 'ssl-cert' }), 'pushed', 'after the reload, leaf commits are pushed again')
-  t.equal(await servedSerial(tlsPort!), leaf3.serial, 'and served')
+  t.not(second, first, 'by a new worker')
+  atomicWrite(files.roots, leaf2.pem.split('-----BEGIN PRIVATE KEY-----')[0]!)
+  atomicWrite(files.map, 'color green\n')
+  t.equal(await change({ file: files.map, kind: 'map' }, { file: files.roots, kind: 'ssl-ca-file' }), 'reloaded', 'a CA file with a map in one batch: one reload')
+  t.not(await worker(), second, 'a new worker, already answering when apply returned')
+  t.match(await httpGet(front!, '/color'), { body: 'green\n' }, 'which read the new map from disk')
 
   writeFileSync(files.cfg, config(`${slotA}\n${slotB}`, `frontend extra\n    bind 127.0.0.1:${extra}\n    default_backend app\n`))
   t.equal(await change({ file: files.cfg, kind: 'servers' }), 'reloaded', 'a new listener reloads')

@@ -5,24 +5,28 @@
  *
  * - Maps and server state (address, port, weight, maintenance): pushed on every
  *   version meshplate supports (2.6 and later).
- * - Leaf certificates (`set`/`commit ssl cert`): pushed, because meshplate never
- *   commits a CA file. On 2.6.12 and 3.0.11 a cert commit after a CA commit is
- *   answered "Success!" and ignored, and a second CA commit crashes the worker
- *   (haproxy#3165, fixed upstream in 7482b6ebf, 2025-10-22): a worker that has
- *   seen a CA commit must not be trusted with cert commits.
- * - CA bundles: reloaded on every version, which also gives the new worker a
- *   clean slate for later cert commits. When a release with the fix is
- *   supported, `caFilePushableFrom` is the line to change.
+ * - Leaf certificates: reloaded on every version meshplate supports. Consul leaves
+ *   have an empty subject and no DNS name, and after `set`/`commit ssl cert` of such
+ *   a certificate HAProxy 2.6.12 keeps serving it but stops asking clients for
+ *   theirs: `verify required` is silently gone from the bind (found here;
+ *   test/integration/haproxy-policy.test.ts checks this policy against the
+ *   installed HAProxy). On 2.6.12 and 3.0.11 a cert commit after a CA commit is
+ *   also ignored, and a second CA commit crashes the worker (haproxy#3165).
+ * - CA bundles: reloaded on every version (haproxy#3165, fixed upstream in
+ *   7482b6ebf, 2025-10-22).
+ * When a release with both fixes is supported, `pushableFrom` is the line to change.
  */
 import type { RuntimeKind } from './runtime-api.ts'
 
-/** The oldest HAProxy whose `commit ssl ca-file` can be trusted; none yet (haproxy#3165). */
-const caFilePushableFrom: readonly number[] | undefined = undefined
+/** The oldest HAProxy whose certificate and CA commits can be trusted, by kind: none yet. */
+const pushableFrom: Partial<Record<RuntimeKind, readonly number[]>> = {}
+const alwaysPushable: readonly RuntimeKind[] = ['map', 'servers']
 
 /** True when a changed file of `kind` may be pushed into a running HAProxy of `version`. */
 export function canPush(kind: RuntimeKind, version: string): boolean {
-  if (kind !== 'ssl-ca-file') return true
-  return caFilePushableFrom !== undefined && compareVersions(parseVersion(version), caFilePushableFrom) >= 0
+  if (alwaysPushable.includes(kind)) return true
+  const from = pushableFrom[kind]
+  return from !== undefined && compareVersions(parseVersion(version), from) >= 0
 }
 
 /** "3.0.11-1+deb13u3" -> [3, 0, 11]. */
