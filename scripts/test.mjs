@@ -11,10 +11,10 @@ import { fileURLToPath } from 'node:url'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const onPath = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0
 const missing = () =>
-  !existsSync(join(root, '.cache/bin/consul')) || !existsSync(join(root, '.cache/bin/nomad')) || !onPath('haproxy') || !onPath('lua5.3')
+  !existsSync(join(root, '.cache/bin/consul')) || !existsSync(join(root, '.cache/bin/nomad')) || !onPath('haproxy') || !onPath('lua5.3') || !onPath('lua5.4')
 
 if (missing()) {
-  console.log('# consul, nomad, haproxy or lua5.3 missing: running scripts/provision')
+  console.log('# consul, nomad, haproxy, lua5.3 or lua5.4 missing: running scripts/provision')
   const r = spawnSync('bash', [join(root, 'scripts/provision')], { stdio: 'inherit' })
   if (r.status !== 0 || missing()) {
     console.error('meshplate test: provisioning failed; run `bash scripts/provision` (needs apt and Go) and retry')

@@ -1,9 +1,10 @@
 /**
  * Runs the pure-Lua spec of lua/authorize.lua (test/lua/authorize_spec.lua) under the real
- * lua5.3 that HAProxy's Lua matches, and turns each of its TAP lines into a tap assertion so
- * a failing Lua case shows up by name in `npm test`. The spec itself holds the cases; this
- * wrapper only guards against a vacuous pass: the plan must be met, the case count must not
- * shrink below what the spec generates, and lua5.3 must exit 0.
+ * interpreters HAProxy's Lua matches (5.3 in Debian 12's HAProxy 2.6, 5.4 in Debian 13's 3.0),
+ * and turns each of its TAP lines into a tap assertion so a failing Lua case shows up by name
+ * in `npm test`. The spec itself holds the cases; this wrapper only guards against a vacuous
+ * pass: the plan must be met, the case count must not shrink below what the spec generates,
+ * and the interpreter must exit 0.
  */
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
@@ -43,20 +44,19 @@ function parseTap(out: string): { plan: number | null; cases: TapCase[] } {
   return { plan, cases }
 }
 
-const run = spawnSync('lua5.3', ['test/lua/authorize_spec.lua'], {
-  cwd: root,
-  encoding: 'utf8',
-  timeout: 170_000,
-})
-
-if (run.error) {
-  t.fail(`lua5.3 could not run (${run.error.message}): run \`bash scripts/provision\` first`)
-} else {
-  const { plan, cases } = parseTap(run.stdout)
-  for (const c of cases) {
-    t.ok(c.ok, `lua ${c.id} - ${c.name}`, c.ok ? {} : { diagnostic: true, found: c.diag.join('\n') })
-  }
-  t.equal(plan, cases.length, 'every planned Lua case reported')
-  t.ok(cases.length >= MIN_CASES, `at least ${MIN_CASES} Lua cases ran (got ${cases.length})`)
-  t.equal(run.status, 0, `lua5.3 exits 0${run.stderr ? `; stderr: ${run.stderr.trim()}` : ''}`)
+for (const lua of ['lua5.3', 'lua5.4']) {
+  t.test(lua, async (t) => {
+    const run = spawnSync(lua, ['test/lua/authorize_spec.lua'], { cwd: root, encoding: 'utf8', timeout: 170_000 })
+    if (run.error) {
+      t.fail(`${lua} could not run (${run.error.message}): run \`bash scripts/provision\` first`)
+      return
+    }
+    const { plan, cases } = parseTap(run.stdout)
+    for (const c of cases) {
+      t.ok(c.ok, `lua ${c.id} - ${c.name}`, c.ok ? {} : { diagnostic: true, found: c.diag.join('\n') })
+    }
+    t.equal(plan, cases.length, 'every planned Lua case reported')
+    t.ok(cases.length >= MIN_CASES, `at least ${MIN_CASES} Lua cases ran (got ${cases.length})`)
+    t.equal(run.status, 0, `${lua} exits 0${run.stderr ? `; stderr: ${run.stderr.trim()}` : ''}`)
+  })
 }

@@ -41,6 +41,7 @@ export async function startConsul(bin, work) {
   return {
     addr,
     proc,
+    api,
     /** Registers a service with a Connect sidecar on `sidecarPort`. */
     register: ({ name, port, sidecarPort, protocol, upstreams = [] }) =>
       api('PUT', '/v1/agent/service/register', {
