@@ -7,7 +7,7 @@
 // `--changes` times (default 20 each); per change we time the first request it answers
 // (join) and the first of 20 requests in a row it no longer gets (leave), under keep-alive
 // load through both webs that counts every failed request. Prints a table and records it
-// in bench/RESULTS.md. Bounded: every wait has a timeout, the whole run `--max-minutes`.
+// in bench/RESULTS.md (`--keep` keeps the logs). Bounded: every wait has a timeout, the whole run `--max-minutes`.
 import { Agent, createServer, request } from 'node:http'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -167,7 +167,8 @@ async function main() {
   } finally {
     clearTimeout(timer)
     await stopAll()
-    rmSync(work, { recursive: true, force: true })
+    if (process.argv.includes('--keep')) console.log(`logs kept in ${work}`)
+    else rmSync(work, { recursive: true, force: true })
   }
 }
 

@@ -18,6 +18,11 @@ export interface WriteTarget {
   /** argv run on the temp file before it replaces the destination; `{{path}}` is replaced by the temp path. */
   check?: string[]
   checkTimeoutMs: number
+  /**
+   * When given and false for (file on disk, new content), the check is skipped: the change
+   * cannot make the already-checked file invalid (haproxy.cfg's server-slot changes).
+   */
+  checkNeeded?: (existing: string, next: string) => boolean
 }
 
 export interface WriteResult {
@@ -33,6 +38,7 @@ export async function atomicWrite(content: string, target: WriteTarget): Promise
     if (existing.mode !== mode) await chmod(dest, mode)
     return { changed: false }
   }
+  const check = target.check && !(existing && target.checkNeeded?.(existing.content.toString('utf8'), content) === false) ? target.check : undefined
   const dir = dirname(dest)
   const temp = join(dir, `.${basename(dest)}.${randomBytes(4).toString('hex')}.tmp`)
   try {
@@ -43,13 +49,13 @@ export async function atomicWrite(content: string, target: WriteTarget): Promise
     const handle = await open(temp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600)
     try {
       await handle.writeFile(content)
-      if (!target.check) await handle.chmod(mode)
+      if (!check) await handle.chmod(mode)
       await handle.sync()
     } finally {
       await handle.close()
     }
-    if (target.check) {
-      await runCheck(target.check, temp, dest, target.checkTimeoutMs)
+    if (check) {
+      await runCheck(check, temp, dest, target.checkTimeoutMs)
       await chmod(temp, mode)
     }
     if (target.backup && existing) await copyFile(dest, `${dest}.bak`)

@@ -11,6 +11,7 @@ import type { ConsulClient } from '../consul/client.ts'
 import type { Dependency } from '../dependency/dependency.ts'
 import { MeshplateError } from '../errors.ts'
 import { runCommands, type CommandSpec } from '../exec/commands.ts'
+import { serverOnlyChange } from '../exec/haproxy/server-plan.ts'
 import type { Logger } from '../log.ts'
 import { atomicWrite } from '../render/atomic-write.ts'
 import type { Brain } from '../template/brain.ts'
@@ -158,7 +159,8 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
       process.stdout.write(`> ${tc.destination}\n${output}`)
       return false
     }
-    const { changed } = await atomicWrite(output, tc)
+    // haproxy.cfg changes only the runtime API carries need no `haproxy -c` (server-plan.ts).
+    const { changed } = await atomicWrite(output, tc.haproxyRuntime?.kind === 'servers' ? { ...tc, checkNeeded: (old, next) => !serverOnlyChange(old, next) } : tc)
     if (changed) this.deps.log.info('rendered', { destination: tc.destination })
     return changed
   }

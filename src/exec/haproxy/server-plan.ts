@@ -8,6 +8,7 @@
  * the commands makes the running HAProxy equal to the new file, so a later
  * reload or restart serves the same state.
  */
+import { isIP } from 'node:net'
 
 interface Server {
   backend: string
@@ -35,6 +36,18 @@ export function planServers(running: string, next: string): ServerPlan {
   const commands: string[] = []
   for (const [key, to] of b.servers) commands.push(...serverCommands(a.servers.get(key)!, to))
   return { commands }
+}
+
+/**
+ * True when `next` differs from `running` only in server lines the runtime API can carry,
+ * with IP addresses and weights HAProxy accepts: such a change cannot make a config that
+ * passed `haproxy -c` fail it, so the check (about 50 ms of HAProxy start-up) can be skipped.
+ */
+export function serverOnlyChange(running: string, next: string): boolean {
+  const a = parse(running)
+  const b = parse(next)
+  if (firstDifference(a.skeleton, b.skeleton) !== undefined) return false
+  return [...b.servers.values()].every((s) => isIP(s.addr) !== 0 && /^\d+$/.test(s.weight) && Number(s.weight) <= 256 && Number(s.port) <= 65535)
 }
 
 /** Leaving: out of rotation first, so no new request picks it while it changes; joining: in rotation last. */

@@ -112,6 +112,20 @@ t.test('the check runs on the temp file, via {{path}}, before the rename', async
   t.same(readdirSync(dir), ['haproxy.cfg'], 'the temp file became the destination')
 })
 
+t.test('checkNeeded can skip the check for a change it knows is safe, never for a first write', async (t) => {
+  const dir = t.testdir({})
+  const dest = join(dir, 'haproxy.cfg')
+  const failing = node('process.exit(1)')
+  const seen: Array<[string, string]> = []
+  const onlySafe = (old: string, next: string) => (seen.push([old, next]), !next.startsWith('safe'))
+  await t.rejects(atomicWrite('safe first\n', target(dest, { check: failing, checkNeeded: onlySafe })), { code: 'CHECK_FAILED' }, 'no file yet: checked')
+  writeFileSync(dest, 'old\n')
+  t.same(await atomicWrite('safe change\n', target(dest, { check: failing, checkNeeded: onlySafe })), { changed: true }, 'a safe change is written without the check')
+  t.same(seen, [['old\n', 'safe change\n']], 'asked with the file on disk and the new content')
+  await t.rejects(atomicWrite('risky\n', target(dest, { check: failing, checkNeeded: onlySafe })), { code: 'CHECK_FAILED' }, 'anything else is checked')
+  t.equal(readFileSync(dest, 'utf8'), 'safe change\n')
+})
+
 t.test('a failing check is CHECK_FAILED and leaves the destination unchanged', async (t) => {
   const dir = t.testdir({ 'haproxy.cfg': 'good config\n' })
   const dest = join(dir, 'haproxy.cfg')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { planServers } from '../../../../src/exec/haproxy/server-plan.ts'
+import { planServers, serverOnlyChange } from '../../../../src/exec/haproxy/server-plan.ts'
 
 const config = (servers: string[], extra = '') => `global
     master-worker
@@ -43,4 +43,14 @@ t.test('server lines outside backends are not servers (and a comment is not a se
   const a = `global\n    master-worker\n# server s1 1.2.3.4:1\nbackend b\n    server s1 10.0.0.1:1 weight 1\n`
   t.same(planServers(a, a.replace('10.0.0.1:1', '10.0.0.9:2')), { commands: ['set server b/s1 addr 10.0.0.9 port 2'] })
   t.match(planServers(a, a.replace('# server s1 1.2.3.4:1', '# server s1 1.2.3.4:2')), { reload: /line 3/ })
+})
+
+t.test('serverOnlyChange: only runtime-carried server changes with IP addresses skip haproxy -c', async (t) => {
+  const a = config([slot(1, '10.0.0.1:21000'), slot(2, '0.0.0.0:1', ' disabled')])
+  t.ok(serverOnlyChange(a, config([slot(1, '10.0.0.1:21000'), slot(2, '10.0.0.2:21000')])), 'a join')
+  t.ok(serverOnlyChange(a, config([slot(1, '::1:21000'), slot(2, '0.0.0.0:1', ' disabled')])), 'an IPv6 address')
+  t.notOk(serverOnlyChange(a, config([slot(1, '10.0.0.1:21000'), slot(2, 'api.example:21000')])), 'a host name: HAProxy resolves it at start, so it is checked')
+  t.notOk(serverOnlyChange(a, config([slot(1, '10.0.0.1:21000'), slot(2, '10.0.0.2:99999')])), 'a port out of range')
+  t.notOk(serverOnlyChange(a, a.replace('weight 1', 'weight 300')), 'a weight HAProxy refuses')
+  t.notOk(serverOnlyChange(a, config([slot(1, '10.0.0.1:21000')], '\n    bind 127.0.0.1:9192')), 'any other line')
 })
