@@ -1,8 +1,8 @@
 /**
  * exec/haproxy/live.ts against a real HAProxy in master-worker mode: server
- * slots and a map pushed into the same worker; a leaf, a CA file and a new
- * listener reloaded (policy.ts), each reload awaited until the new worker
- * answers; a refused reload reported at once with the old worker serving;
+ * slots and a map pushed into the same worker; a leaf pushed or reloaded as
+ * policy.ts says for this version; a CA file and a new listener reloaded,
+ * each reload awaited until the new worker answers; a refused reload reported at once with the old worker serving;
  * and a worker meshplate did not start met with a reload, not with pushes.
  */
 import { execFileSync, spawn } from 'node:child_process'
@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { connect } from 'node:tls'
 import t from 'tap'
 import { LiveHaproxy, type FileChange } from '../../src/exec/haproxy/live.ts'
+import { canPush } from '../../src/exec/haproxy/policy.ts'
 import { showProc } from '../../src/exec/haproxy/runtime-api.ts'
 import { silentLogger } from '../../src/log.ts'
 import { binary } from '../support/binaries.ts'
@@ -113,15 +114,24 @@ ${servers}
 
   const leaf2 = selfSigned(dir, 'two')
   atomicWrite(files.leaf, leaf2.pem)
-  t.equal(await change({ file: files.leaf, kind: 'ssl-cert' }), 'reloaded', 'a leaf reloads (a commit would drop verify required)')
+  const version = (await showProc(master)).version
+  const leafWay = canPush('ssl-cert', version) ? 'pushed' : 'reloaded'
+  t.equal(await change({ file: files.leaf, kind: 'ssl-cert' }), leafWay, `a leaf is ${leafWay} on ${version} (policy.ts)`)
   t.equal(await servedSerial(tlsPort!), leaf2.serial, 'the new leaf is served as soon as apply returns')
   const second = await worker()
-  t.not(second, first, 'by a new worker')
+  if (leafWay === 'reloaded') t.not(second, first, 'by a new worker')
+  else t.equal(second, first, 'by the same worker')
   atomicWrite(files.roots, leaf2.pem.split('-----BEGIN PRIVATE KEY-----')[0]!)
   atomicWrite(files.map, 'color green\n')
   t.equal(await change({ file: files.map, kind: 'map' }, { file: files.roots, kind: 'ssl-ca-file' }), 'reloaded', 'a CA file with a map in one batch: one reload')
   t.not(await worker(), second, 'a new worker, already answering when apply returned')
   t.match(await httpGet(front!, '/color'), { body: 'green\n' }, 'which read the new map from disk')
+  const afterCa = await worker()
+  const leaf3 = selfSigned(dir, 'three')
+  atomicWrite(files.leaf, leaf3.pem)
+  t.equal(await change({ file: files.leaf, kind: 'ssl-cert' }), leafWay, `after the CA reload, a leaf is ${leafWay} again`)
+  t.equal(await servedSerial(tlsPort!), leaf3.serial, 'and served')
+  if (leafWay === 'pushed') t.equal(await worker(), afterCa, 'by the worker the CA reload started (it has never seen a CA commit)')
 
   writeFileSync(files.cfg, config(`${slotA}\n${slotB}`, `frontend extra\n    bind 127.0.0.1:${extra}\n    default_backend app\n`))
   t.equal(await change({ file: files.cfg, kind: 'servers' }), 'reloaded', 'a new listener reloads')

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Test } from 'tap'
-import { cliPath } from './binaries.ts'
+import { binary, cliPath } from './binaries.ts'
 
 export interface Running {
   proc: ChildProcess
@@ -16,6 +16,8 @@ export interface Running {
 
 /** Starts `meshplate <args>`. */
 export function meshplate(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Running {
+  // A sidecar runs the HAProxy under test (MESHPLATE_TEST_HAPROXY), unless the test names one.
+  if (args[0] === 'sidecar' && !args.includes('--haproxy')) args = [...args, '--haproxy', binary('haproxy')]
   const proc = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd })
   let out = ''
   proc.stdout!.on('data', (d) => (out += d))

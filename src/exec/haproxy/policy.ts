@@ -5,21 +5,23 @@
  *
  * - Maps and server state (address, port, weight, maintenance): pushed on every
  *   version meshplate supports (2.6 and later).
- * - Leaf certificates: reloaded on every version meshplate supports. Consul leaves
- *   have an empty subject and no DNS name, and after `set`/`commit ssl cert` of such
- *   a certificate HAProxy 2.6.12 keeps serving it but stops asking clients for
- *   theirs: `verify required` is silently gone from the bind (found here;
- *   test/integration/haproxy-policy.test.ts checks this policy against the
- *   installed HAProxy). On 2.6.12 and 3.0.11 a cert commit after a CA commit is
- *   also ignored, and a second CA commit crashes the worker (haproxy#3165).
- * - CA bundles: reloaded on every version (haproxy#3165, fixed upstream in
- *   7482b6ebf, 2025-10-22).
- * When a release with both fixes is supported, `pushableFrom` is the line to change.
+ * - Leaf certificates (`set`/`commit ssl cert`): pushed from 3.0.11, reloaded
+ *   before. Consul leaves have an empty subject and no DNS name; after a commit of
+ *   such a certificate HAProxy 2.6.12 keeps serving it but stops asking clients for
+ *   theirs: `verify required` is silently gone from the bind (found here). 3.0.11
+ *   keeps verify through 50 commits under load (bench/cert-commits.mjs), and
+ *   test/integration/haproxy-policy.test.ts checks this policy against whichever
+ *   HAProxy is installed. A cert commit after a CA commit is ignored on both
+ *   (haproxy#3165), which is why CA bundles are never committed: a worker that
+ *   meshplate pushes leaves into has never seen a CA commit.
+ * - CA bundles: reloaded on every version (haproxy#3165: the second CA commit
+ *   crashes the worker; fixed upstream in 7482b6ebf, 2025-10-22, not in 3.0.11).
+ * When a release with that fix is supported, `pushableFrom` is the line to change.
  */
 import type { RuntimeKind } from './runtime-api.ts'
 
-/** The oldest HAProxy whose certificate and CA commits can be trusted, by kind: none yet. */
-const pushableFrom: Partial<Record<RuntimeKind, readonly number[]>> = {}
+/** The oldest HAProxy whose commits of each kind can be trusted (none yet for CA files). */
+const pushableFrom: Partial<Record<RuntimeKind, readonly number[]>> = { 'ssl-cert': [3, 0, 11] }
 const alwaysPushable: readonly RuntimeKind[] = ['map', 'servers']
 
 /** True when a changed file of `kind` may be pushed into a running HAProxy of `version`. */

@@ -1,10 +1,13 @@
 import t from 'tap'
 import { canPush, parseVersion } from '../../../../src/exec/haproxy/policy.ts'
 
-t.test('maps and server state are pushed; leaf certificates and CA bundles reload', async (t) => {
+t.test('maps and server state are pushed; leaves from 3.0.11; CA bundles reload', async (t) => {
+  t.notOk(canPush('ssl-cert', '2.6.12-1+deb12u4'), 'leaf on 2.6.12: a commit drops verify required')
+  t.notOk(canPush('ssl-cert', '3.0.10'), 'leaf before 3.0.11: not seen to keep verify')
+  t.ok(canPush('ssl-cert', '3.0.11-9e587df'), 'leaf on 3.0.11')
+  t.ok(canPush('ssl-cert', '3.2.4'), 'leaf on later releases')
   for (const version of ['2.6.12-1+deb12u4', '3.0.11-1+deb13u3']) {
     t.ok(canPush('map', version), `map on ${version}`)
-    t.notOk(canPush('ssl-cert', version), `leaf on ${version}: a commit drops verify required`)
     t.ok(canPush('servers', version), `servers on ${version}`)
     t.notOk(canPush('ssl-ca-file', version), `CA file on ${version}`)
   }
