@@ -52,6 +52,8 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
   #everComplete = false
   #pending: CommandSpec[] = []
   #apply: ApplyHook | undefined
+  /** A failed write (folder full or read-only) is retried on its own: 1 s doubling to 30 s. */
+  #writeRetry: { timer: NodeJS.Timeout | undefined; ms: number } = { timer: undefined, ms: 0 }
   #unapplied = new Set<TemplateConfig>()
   #appliedOnce = false
   #running: Promise<BatchResult> | undefined
@@ -142,8 +144,22 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
       this.#appliedOnce = true
       result.errors.push(...(await this.#apply(changed)))
     }
+    this.#retryFailedWrites(result)
     this.emit('batch', result)
     return result
+  }
+
+  #retryFailedWrites(result: BatchResult): void {
+    const retry = this.#writeRetry
+    if (!result.errors.some((e) => e.code === 'WRITE_FAILED')) {
+      retry.ms = 0
+      return
+    }
+    if (this.#stopped) return
+    retry.ms = Math.min(30_000, retry.ms ? retry.ms * 2 : 1_000)
+    clearTimeout(retry.timer)
+    retry.timer = setTimeout(() => void this.batch(), retry.ms)
+    this.deps.log.warn(`the last good files stay; writing again in ${retry.ms} ms`)
   }
 
   #fail(result: BatchResult, err: unknown): void {
@@ -181,6 +197,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
   async stop(): Promise<void> {
     this.#stopped = true
     this.#quiet.cancel()
+    clearTimeout(this.#writeRetry.timer)
     await this.#running
     await this.watcher?.stop()
   }

@@ -40,10 +40,10 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 const NOT_FOUND_CAP_MS = 1_000
 /**
  * Agent unreachable: the agent is the local one, so a refused connection costs microseconds
- * and a hung one is already bounded by the request timeout; retrying every 1-2 s per view
+ * and a hung one is already bounded by the request timeout; retrying every 0.5-1 s per view
  * does not hammer it, and brings every view back within 2 s of its return.
  */
-const UNREACHABLE_CAP_MS = 2_000
+const UNREACHABLE_CAP_MS = 1_000
 
 /** The longest delay before retrying after `err`; other errors (403, 429, 5xx) use the full backoff. */
 export function retryCapMs(err: unknown): number {

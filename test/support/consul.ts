@@ -43,6 +43,11 @@ export interface ConsulOptions {
   httpPort?: number
   /** gRPC port for Nomad's Envoy bootstrap hook (default: off). */
   grpcPort?: number
+  /**
+   * A single-server agent that keeps its state here (CA, intentions, registrations and TTL
+   * check states survive a restart, as on a real agent) instead of an in-memory -dev one.
+   */
+  dataDir?: string
 }
 
 /** Starts an agent and waits until its Connect CA answers. */
@@ -58,8 +63,11 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
     jsonRequest(`http://${addr}${path}`, method, body, options.token ? { 'x-consul-token': options.token } : {})
 
   const start = async () => {
+    const mode = options.dataDir
+      ? ['-server', '-bootstrap-expect', '1', '-data-dir', options.dataDir, '-hcl', 'connect { enabled = true }', '-hcl', 'performance { raft_multiplier = 1 }']
+      : ['-dev']
     const args = [
-      'agent', '-dev', '-node', 'meshplate-test', '-bind', bind, '-client', bind,
+      'agent', ...mode, '-node', 'meshplate-test', '-bind', bind, '-client', bind,
       '-http-port', String(http), '-dns-port', '-1', '-grpc-port', String(options.grpcPort ?? -1),
       '-serf-lan-port', String(serfLan), '-serf-wan-port', String(serfWan), '-server-port', String(server),
       // No update check or anonymous signature: nothing a test runs may leave the machine.

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { h2cApp, httpApp, tcpApp, type App } from './apps.ts'
-import { startConsul, type ConsulAgent } from './consul.ts'
+import { startConsul, type ConsulAgent, type ConsulOptions } from './consul.ts'
 import { freePorts } from './ports.ts'
 import { eventually, meshplate, type Running } from './process.ts'
 
@@ -28,11 +28,14 @@ export interface MeshOptions {
   apiConfig?: Record<string, unknown>
   /** Config of web's upstream to api (e.g. server_slots). */
   upstreamConfig?: Record<string, unknown>
+  consul?: ConsulOptions
+  /** Runs after the sidecar folders are chosen, before the sidecars start (e.g. to mount one). */
+  prepare?: (dirs: { api: string; web: string }) => void
 }
 
 /** Starts Consul, both apps and both sidecars, and waits until web -> api answers. */
 export async function startMesh(o: MeshOptions): Promise<Mesh> {
-  const consul = await startConsul()
+  const consul = await startConsul(o.consul)
   const app = o.protocol === 'tcp' ? tcpApp : o.protocol === 'http' ? httpApp : h2cApp
   const apps = { api: await app('api'), web: await app('web') }
   const [apiPublic, webPublic, upstream] = await freePorts(3)
@@ -47,6 +50,7 @@ export async function startMesh(o: MeshOptions): Promise<Mesh> {
   })
   const base = mkdtempSync(join(tmpdir(), 'mp-'))
   const dirs = { api: join(base, 'api'), web: join(base, 'web') }
+  o.prepare?.(dirs)
   const start = (svc: 'api' | 'web') => meshplate(['sidecar', '--sidecar-for', svc, '--consul-addr', consul.addr, '--dir', dirs[svc]])
   const sidecars = { api: start('api'), web: start('web') }
   const mesh: Mesh = {
