@@ -9,9 +9,11 @@
 // to bench/RESULTS.md. If any request failed it keeps the folder: every sidecar's log (HAProxy
 // logs failed outbound requests and every inbound one), the changes with their times
 // (changes.log), and failures.log (each failed request's time and kind).
-// Usage: node bench/soak/run.mjs [--duration 15m] [--haproxy PATH] [--loops 4]
+// `--app python` serves api with `python3 -m http.server` instead of a Node server (the apps
+// an earlier soak used; its listen backlog is 5).
+// Usage: node bench/soak/run.mjs [--duration 15m] [--haproxy PATH] [--loops 4] [--app node|python]
 import { generateKeyPairSync } from 'node:crypto'
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { Agent, createServer, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -114,7 +116,14 @@ async function main() {
   process.on('exit', killAllNow)
   const consul = await startConsul(bins.consul, work)
   const [app1, app2, apiPublic, api2Public, webPublic, otherPublic, webUp, otherUp] = await freePorts(8)
-  for (const [name, port] of [['api1', app1], ['api2', app2]]) createServer((_q, r) => r.end(`${name}\n`)).listen(port, '127.0.0.1').unref()
+  for (const [name, port] of [['api1', app1], ['api2', app2]]) {
+    if (opt('app', 'node') === 'python') {
+      mkdirSync(join(work, name))
+      writeFileSync(join(work, name, 'load'), `${name}\n`)
+      start('python3', ['-m', 'http.server', '--bind', '127.0.0.1', String(port)], { logFile: '/dev/null', cwd: join(work, name) }) // it logs every request
+    }
+    else createServer((_q, r) => r.end(`${name}\n`)).listen(port, '127.0.0.1').unref()
+  }
   await registerAs(consul, 'api', app1, apiPublic)
   await registerAs(consul, 'api-2', app2, api2Public)
   await registerAs(consul, 'web', 9, webPublic, [{ DestinationName: 'api', LocalBindPort: webUp }])
@@ -181,7 +190,7 @@ async function main() {
   const section = [
     `### ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${opt('duration', '15m')}, ${m.haproxy}`,
     '',
-    `\`node bench/soak/run.mjs --duration ${opt('duration', '15m')}${opt('haproxy') ? ` --haproxy ${opt('haproxy')}` : ''}\`, commit ${m.commit}, ${m.nproc} cores, ${m.consul}. ${LOOPS} keep-alive loops web -> api; api-2 leaves or joins every 10 s; other -> api flips every minute; CA rotated at 40%.`,
+    `\`node bench/soak/run.mjs --duration ${opt('duration', '15m')}${opt('haproxy') ? ` --haproxy ${opt('haproxy')}` : ''}${opt('app') ? ` --app ${opt('app')}` : ''}\`, commit ${m.commit}, ${m.nproc} cores, ${m.consul}. ${LOOPS} keep-alive loops web -> api; api-2 leaves or joins every 10 s; other -> api flips every minute; CA rotated at 40%.`,
     '',
     '| minute | requests | failed | reloads | pushes | RSS all (MB) | PSS all (MB) | web sidecar RSS (MB) | web meshplate RSS (MB) | HAProxy processes |',
     '|---|---|---|---|---|---|---|---|---|---|',

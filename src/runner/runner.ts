@@ -2,8 +2,11 @@
  * The loop that ties the stages together: views feed the brain, a quiet
  * period (or the first data) triggers a batch, a batch renders every
  * template, writes the complete ones atomically and then runs the commands of
- * the changed ones, once each. Batches never overlap. Commands wait for the
- * first pass in which every template rendered (consul-template #1229).
+ * the changed ones, once each, then hands the changed files to the apply hook
+ * (exec mode: the child and HAProxy, exec/supervisor.ts) and awaits it, so the
+ * next batch writes nothing before this one has been taken. Batches never
+ * overlap. Commands wait for the first pass in which every template rendered
+ * (consul-template #1229).
  */
 import { EventEmitter } from 'node:events'
 import type { Config, TemplateConfig } from '../config/resolve.ts'
@@ -11,14 +14,13 @@ import type { ConsulClient } from '../consul/client.ts'
 import type { Dependency } from '../dependency/dependency.ts'
 import { MeshplateError } from '../errors.ts'
 import { runCommands, type CommandSpec } from '../exec/commands.ts'
-import { serverOnlyChange } from '../exec/haproxy/server-plan.ts'
 import type { Logger } from '../log.ts'
-import { atomicWrite } from '../render/atomic-write.ts'
 import type { Brain } from '../template/brain.ts'
 import type { Template } from '../template/template.ts'
 import { Watcher } from '../watch/watcher.ts'
 import type { ViewOptions } from '../watch/view.ts'
 import { Quiescence } from './quiescence.ts'
+import { WriteRetry, writeRendered } from './write.ts'
 
 export interface BatchResult {
   /** Every template rendered with all its data. */
@@ -52,8 +54,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
   #everComplete = false
   #pending: CommandSpec[] = []
   #apply: ApplyHook | undefined
-  /** A failed write (folder full or read-only) is retried on its own: 1 s doubling to 30 s. */
-  #writeRetry: { timer: NodeJS.Timeout | undefined; ms: number } = { timer: undefined, ms: 0 }
+  #writeRetry: WriteRetry
   #unapplied = new Set<TemplateConfig>()
   #appliedOnce = false
   #running: Promise<BatchResult> | undefined
@@ -64,6 +65,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
     super()
     const { config, client, log } = deps
     this.#quiet = new Quiescence(config.wait.minMs, config.wait.maxMs, () => void this.batch())
+    this.#writeRetry = new WriteRetry(() => void this.batch(), log)
     const events = {
       onData: (id: string, data: unknown) => {
         deps.brain.set(id, data)
@@ -118,7 +120,8 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
     }
     for (const [tc, output] of outputs) {
       try {
-        if (await this.#write(output, tc)) result.changed.push(tc)
+        const write = this.deps.write ?? ((o: string, t: TemplateConfig) => writeRendered(o, t, config, log))
+        if (await write(output, tc)) result.changed.push(tc)
       } catch (err) {
         this.#fail(result, err)
       }
@@ -144,22 +147,9 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
       this.#appliedOnce = true
       result.errors.push(...(await this.#apply(changed)))
     }
-    this.#retryFailedWrites(result)
+    if (!this.#stopped) this.#writeRetry.after(result)
     this.emit('batch', result)
     return result
-  }
-
-  #retryFailedWrites(result: BatchResult): void {
-    const retry = this.#writeRetry
-    if (!result.errors.some((e) => e.code === 'WRITE_FAILED')) {
-      retry.ms = 0
-      return
-    }
-    if (this.#stopped) return
-    retry.ms = Math.min(30_000, retry.ms ? retry.ms * 2 : 1_000)
-    clearTimeout(retry.timer)
-    retry.timer = setTimeout(() => void this.batch(), retry.ms)
-    this.deps.log.warn(`the last good files stay; writing again in ${retry.ms} ms`)
   }
 
   #fail(result: BatchResult, err: unknown): void {
@@ -167,18 +157,6 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
     const e = err instanceof MeshplateError ? err : new MeshplateError('WRITE_FAILED', String(err), { cause: err })
     result.errors.push(e)
     this.deps.log.error(e.message)
-  }
-
-  async #write(output: string, tc: TemplateConfig): Promise<boolean> {
-    if (this.deps.write) return this.deps.write(output, tc)
-    if (this.deps.config.dry) {
-      process.stdout.write(`> ${tc.destination}\n${output}`)
-      return false
-    }
-    // haproxy.cfg changes only the runtime API carries need no `haproxy -c` (server-plan.ts).
-    const { changed } = await atomicWrite(output, tc.haproxyRuntime?.kind === 'servers' ? { ...tc, checkNeeded: (old, next) => !serverOnlyChange(old, next) } : tc)
-    if (changed) this.deps.log.info('rendered', { destination: tc.destination })
-    return changed
   }
 
   /**
@@ -197,7 +175,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
   async stop(): Promise<void> {
     this.#stopped = true
     this.#quiet.cancel()
-    clearTimeout(this.#writeRetry.timer)
+    this.#writeRetry.cancel()
     await this.#running
     await this.watcher?.stop()
   }
