@@ -4,7 +4,7 @@
  * SPIFFE id) must never hand its answers to web's app. The chain check alone
  * would accept it; lua.mesh_peer_svc on the server certificate refuses it.
  */
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -35,7 +35,6 @@ for (const protocol of ['http', 'tcp'] as const) {
     })
     t.equal(rogue.status, 200, 'impostor registered')
     await eventually(() => mesh.sidecars.web.output().includes('rendered'), 5_000)
-    const { readFileSync } = await import('node:fs')
     await eventually(() => readFileSync(join(mesh.dirs.web, 'haproxy.cfg'), 'utf8').includes(`:${evilPublic} `), 10_000, 'the impostor in web\'s config')
     await new Promise((r) => setTimeout(r, 500))
 
@@ -48,6 +47,20 @@ for (const protocol of ['http', 'tcp'] as const) {
     t.notOk(outcomes.some((o) => o.ok && o.body.includes('evil')), "no byte of the impostor's answers reaches web's app")
     t.ok(outcomes.some((o) => o.ok && /^api/.test(o.body.replace(/^HTTP[\s\S]*?\r\n\r\n/, ''))), 'the genuine api instance still answers')
     t.ok(outcomes.some((o) => !o.ok || o.status === 502), 'requests balanced to the impostor fail instead')
-    t.ok(evilApp.hits() > 0, `the impostor's app answered ${evilApp.hits()} times: only the identity check kept those answers from web's app`)
+    if (protocol === 'http') {
+      // The response is what is checked, so each request refused reached the impostor's app.
+      t.ok(evilApp.hits() > 0, `the impostor's app answered ${evilApp.hits()} times: only the identity check kept those answers from web's app`)
+    } else {
+      // tcp-response rules run as soon as the connection to the impostor is up (its certificate
+      // is known then), so web often hangs up before a byte of the request reaches its app:
+      // the proof is web's log, each refused connection to the impostor's slot ended "PD".
+      const slot = readFileSync(join(mesh.dirs.web, 'haproxy.cfg'), 'utf8').match(new RegExp(`server (s\\d+) 127\\.0\\.0\\.1:${evilPublic} `))?.[1]
+      const refused = outcomes.filter((o) => !o.ok).length
+      const denied = await eventually(() => {
+        const n = mesh.sidecars.web.output().split('\n').filter((l) => l.includes(`upstream_service_api/${slot} `) && / PD\s*$/.test(l)).length
+        return n >= refused ? n : undefined
+      }, 5_000, "web's log of the refused connections")
+      t.ok(slot && denied === refused, `web's sidecar denied (PD) all ${refused} connections to the impostor (${slot}), its app answered ${evilApp.hits()} times`)
+    }
   })
 }
