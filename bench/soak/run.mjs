@@ -8,16 +8,18 @@
 // and worker) and how many HAProxy processes there are. It prints a table and appends the run
 // to bench/RESULTS.md. If any request failed it keeps the folder: every sidecar's log (HAProxy
 // logs failed outbound requests and every inbound one), the changes with their times
-// (changes.log), and failures.log (each failed request's time and kind).
+// (changes.log), and failures.log (each failed request's time and kind). The load runs in a
+// worker thread (load.mjs), so the minute's bookkeeping here never delays a request.
 // `--app python` serves api with `python3 -m http.server` instead of a Node server (the apps
 // an earlier soak used; its listen backlog is 5).
 // Usage: node bench/soak/run.mjs [--duration 15m] [--haproxy PATH] [--loops 4] [--app node|python]
 import { generateKeyPairSync } from 'node:crypto'
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { Agent, createServer, request } from 'node:http'
+import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
 import { startConsul } from '../dataplane/lib/consul.mjs'
 import { machine, requirePeers } from '../dataplane/lib/preflight.mjs'
 import { childrenOf, commOf, killAllNow, rssMb, start, stopAll } from '../dataplane/lib/procs.mjs'
@@ -53,42 +55,35 @@ function sidecarProcesses(nodePid) {
   return { node: nodePid, masters: haproxy, workers }
 }
 
-/** Keep-alive loops through `port`; each failure is counted by kind and written to `failureLog`. */
+/** The keep-alive load (load.mjs) in its own thread: take() gives this minute's counts, reset. */
 function keepAliveLoad(port, loops, failureLog) {
-  const agent = new Agent({ keepAlive: true, maxSockets: loops })
-  const minute = { ok: 0, failed: 0, kinds: {} }
-  let running = true
-  const once = () =>
-    new Promise((resolve) => {
-      const req = request({ host: '127.0.0.1', port, path: '/load', agent, timeout: 5000 }, (res) => {
-        res.resume()
-        res.on('end', () => resolve(res.statusCode === 200 ? 'ok' : `status ${res.statusCode}`))
-        res.on('error', (e) => resolve(e.code ?? e.message))
-      })
-      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })))
-      req.on('error', (e) => resolve(e.code ?? e.message))
-      req.end()
-    })
-  const loop = async () => {
-    while (running) {
-      const r = await once()
-      if (r === 'ok') minute.ok++
-      else {
-        minute.failed++
-        minute.kinds[r] = (minute.kinds[r] ?? 0) + 1
-        appendFileSync(failureLog, `${new Date().toISOString()} ${r}\n`)
+  const worker = new Worker(join(dirname(fileURLToPath(import.meta.url)), 'load.mjs'), { workerData: { port, loops, failureLog } })
+  const ask = (msg) => new Promise((resolve) => {
+    worker.once('message', resolve)
+    worker.postMessage(msg)
+  })
+  return { take: () => ask('take'), stop: () => ask('stop') }
+}
+
+/** Counts, per pattern, the lines appended to a log since the first call (logs grow to GBs). */
+function logCounter(file, patterns) {
+  let offset = 0
+  let partial = ''
+  const totals = Object.fromEntries(Object.keys(patterns).map((k) => [k, 0]))
+  const chunk = Buffer.alloc(1 << 20)
+  return () => {
+    if (!existsSync(file)) return totals
+    const fd = openSync(file, 'r')
+    try {
+      for (let n; (n = readSync(fd, chunk, 0, chunk.length, offset)) > 0; offset += n) {
+        const lines = (partial + chunk.toString('latin1', 0, n)).split('\n')
+        partial = lines.pop()
+        for (const line of lines) for (const [k, re] of Object.entries(patterns)) if (re.test(line)) totals[k]++
       }
+    } finally {
+      closeSync(fd)
     }
-  }
-  const all = Array.from({ length: loops }, loop)
-  return {
-    /** This minute's counts, reset. */
-    take: () => {
-      const m = { ...minute, kinds: { ...minute.kinds } }
-      Object.assign(minute, { ok: 0, failed: 0, kinds: {} })
-      return m
-    },
-    stop: async () => ((running = false), await Promise.all(all), agent.destroy()),
+    return totals
   }
 }
 
@@ -98,8 +93,6 @@ function registerAs(consul, id, port, sidecarPort, upstreams = []) {
     Connect: { SidecarService: { Port: sidecarPort, Proxy: { Upstreams: upstreams, Config: { protocol: 'http', bind_address: '127.0.0.1' }, LocalServiceAddress: '127.0.0.1' }, Checks: [{ Name: 'ttl', TTL: '24h', Status: 'passing' }] } },
   })
 }
-
-const count = (file, re) => (existsSync(file) ? (readFileSync(file, 'utf8').match(re) ?? []).length : 0)
 
 async function main() {
   const bins = requirePeers(root)
@@ -151,7 +144,7 @@ async function main() {
     void (api2In ? registerAs(consul, 'api-2', app2, api2Public) : consul.api('PUT', '/v1/agent/service/deregister/api-2-sidecar-proxy'))
   }, 10_000)
   const rows = []
-  const logs = Object.fromEntries(Object.keys(sidecars).map((id) => [id, join(work, `${id}.log`)]))
+  const counters = Object.keys(sidecars).map((id) => logCounter(join(work, `${id}.log`), { reloads: /New worker \(\d+\) forked/, pushes: /pushed to HAProxy/ }))
   let seen = { reloads: 0, pushes: 0 }
   for (let minute = 1; Date.now() - started < DURATION_MS; minute++) {
     await sleep(Math.min(60_000, DURATION_MS - (Date.now() - started)))
@@ -164,11 +157,9 @@ async function main() {
       const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' })
       await consul.api('PUT', '/v1/connect/ca/configuration', { Provider: 'consul', Config: { PrivateKey: key } })
     }
-    const m = load.take()
-    const total = {
-      reloads: Object.values(logs).reduce((n, f) => n + count(f, /New worker \(\d+\) forked/g), 0) - 4,
-      pushes: Object.values(logs).reduce((n, f) => n + count(f, /pushed to HAProxy/g), 0),
-    }
+    const m = await load.take()
+    const counts = counters.map((c) => c())
+    const total = { reloads: counts.reduce((n, c) => n + c.reloads, 0) - 4, pushes: counts.reduce((n, c) => n + c.pushes, 0) }
     const procs = Object.fromEntries(Object.entries(sidecars).map(([id, p]) => [id, sidecarProcesses(p.pid)]))
     const all = Object.values(procs).flatMap((p) => [p.node, ...p.masters, ...p.workers])
     rows.push({
