@@ -93,6 +93,7 @@ async function main() {
     process.exit(1)
   }, MAX_MINUTES * 60_000)
   process.on('exit', killAllNow)
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => process.exit(130)) // 'exit' kills the children
   try {
     const consul = await startConsul(bins.consul, work)
     const [app1, app2, api1Public, api2Public, upA, upB, webAPublic, webBPublic] = await freePorts(8)

@@ -12,6 +12,8 @@
 // worker thread (load.mjs), so the minute's bookkeeping here never delays a request.
 // `--app python` serves api with `python3 -m http.server` instead of a Node server (the apps
 // an earlier soak used; its listen backlog is 5).
+// The sidecars watch this checkout's templates/ and re-render on every edit: soak a checkout (or
+// `git worktree`) nobody edits meanwhile.
 // Usage: node bench/soak/run.mjs [--duration 15m] [--haproxy PATH] [--loops 4] [--app node|python]
 import { generateKeyPairSync } from 'node:crypto'
 import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs'
@@ -107,6 +109,7 @@ async function main() {
     process.exit(1)
   }, DURATION_MS + 5 * 60_000)
   process.on('exit', killAllNow)
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => process.exit(130)) // 'exit' kills the children
   const consul = await startConsul(bins.consul, work)
   const [app1, app2, apiPublic, api2Public, webPublic, otherPublic, webUp, otherUp] = await freePorts(8)
   for (const [name, port] of [['api1', app1], ['api2', app2]]) {

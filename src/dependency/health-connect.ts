@@ -1,13 +1,15 @@
 /**
- * The healthy Connect-capable instances of a service (its sidecars plus any
- * connect-native instances), in one datacenter. This is what an upstream
- * listener load-balances over.
+ * Every Connect-capable instance of a service (its sidecars plus any
+ * connect-native instances) in one datacenter, each with its health. This is
+ * what an upstream listener load-balances over; `upstreams()` chooses from it
+ * as Consul's own xDS does for Envoy (template/instances.ts), so critical ones
+ * are fetched too, not filtered with `?passing`.
  */
 import type { ConsulClient } from '../consul/client.ts'
 import { seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
 import { parseHealthEntries, type HealthEntry } from './health-entry.ts'
 
-/** Watches `GET /v1/health/connect/<name>?passing[&dc=]`. */
+/** Watches `GET /v1/health/connect/<name>[?dc=]`. */
 export class HealthConnectDependency implements Dependency<HealthEntry[]> {
   readonly id: string
   readonly blocking = 'index' as const
@@ -17,7 +19,7 @@ export class HealthConnectDependency implements Dependency<HealthEntry[]> {
 
   async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<HealthEntry[]>> {
     const path = `/v1/health/connect/${seg(this.service)}`
-    const query = { passing: '', dc: this.datacenter || undefined }
+    const query = { dc: this.datacenter || undefined }
     const res = await client.get(path, query, { index: o.index, waitMs: o.waitMs, signal: o.signal })
     return { data: validate(`GET ${path}`, res.body, parseHealthEntries), index: res.index }
   }

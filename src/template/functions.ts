@@ -14,6 +14,7 @@ import { IntentionsMatchDependency, type Intention } from '../dependency/intenti
 import { KvGetDependency, type KvValue } from '../dependency/kv-get.ts'
 import { LeafCertDependency, type LeafCert } from '../dependency/leaf-cert.ts'
 import { PreparedQueryDependency } from '../dependency/prepared-query.ts'
+import { routedInstances } from './instances.ts'
 import type { SlotTable } from './slots.ts'
 import type { Tracker } from './tracker.ts'
 
@@ -24,6 +25,8 @@ export interface Instance {
   ID: string
   Weights: { Passing: number; Warning: number }
   Status: string
+  /** The HAProxy server weight it gets (1-256), from its status and Weights (instances.ts). */
+  Weight: number
   /** The SPIFFE id this instance must present: `.../svc/<destination service>`. */
   ServiceURI: string
   ServiceName: string
@@ -96,7 +99,7 @@ function instancesOf(u: Upstream, read: <T>(dep: Dependency<T>) => T | undefined
       ? new PreparedQueryDependency(u.DestinationName, u.Datacenter)
       : new HealthConnectDependency(u.DestinationName, u.Datacenter)
   const entries = read(dep) ?? []
-  return entries.map((e) => {
+  return routedInstances(entries.map((e) => {
     const serviceName = proxiedName(e)
     return {
       Address: e.Address,
@@ -108,7 +111,7 @@ function instancesOf(u: Upstream, read: <T>(dep: Dependency<T>) => T | undefined
       ServiceName: serviceName,
       ServiceURI: trustDomain ? `spiffe://${trustDomain}/ns/default/dc/${u.Datacenter || e.Datacenter}/svc/${serviceName}` : '',
     }
-  })
+  }))
 }
 
 /** The identity a Connect instance presents: the service behind the proxy, or itself if native. */

@@ -1,7 +1,9 @@
 /**
  * Routine changes reach a running HAProxy without a reload, under keep-alive
  * load: upstream instances joining and leaving (server slots through the
- * master CLI), and exactly one reload when the instances outgrow the slots.
+ * master CLI), and exactly one reload when the instances outgrow the slots;
+ * health changes the same way (a critical instance out, all back when every
+ * one is critical).
  * Also the fallback: with the runtime sockets gone, a change still lands by a
  * reload. The worker's PID, read from the master CLI, is the proof that no
  * reload happened.
@@ -127,4 +129,44 @@ t.test('with the runtime sockets gone, a change still lands by a checked reload'
   }, 15_000, 'traffic reaching api-2')
   t.match(mesh.sidecars.web.output(), /reloading HAProxy.*master CLI unreachable/, 'the push could not reach HAProxy, so it reloaded')
   t.not(await worker(mesh.dirs.web), pidBefore, 'a new worker serves the change (the master re-creates its socket on reload)')
+})
+
+t.test('health: a critical instance gets no traffic; with every instance critical, all get it; no reload', async (t) => {
+  const mesh = await startMesh({ protocol: 'http' })
+  t.teardown(() => mesh.stop())
+  await eventually(async () => (await httpGet(mesh.ports.upstream)).ok, 10_000, 'first request')
+  const api2 = await apiInstance(mesh, 2)
+  t.teardown(() => api2.stop())
+  const cfg = () => readFileSync(join(mesh.dirs.web, 'haproxy.cfg'), 'utf8')
+  await eventually(() => cfg().includes(`:${api2.port} `), 10_000, 'api-2 in web config')
+  const checks = (await mesh.consul.api('GET', '/v1/agent/checks')).body as Record<string, { ServiceID: string; Type: string }>
+  const ttlOf = (serviceId: string) => Object.entries(checks).find(([, c]) => c.ServiceID === serviceId && c.Type === 'ttl')![0]
+  const setCheck = (serviceId: string, state: 'pass' | 'fail') => mesh.consul.api('PUT', `/v1/agent/check/${state}/${encodeURIComponent(ttlOf(serviceId))}`)
+  /** Who answers 30 requests in a row (each a new connection through web's sidecar). */
+  const answerers = async () => {
+    const who = new Set<string>()
+    for (let i = 0; i < 30; i++) {
+      const r = await httpGet(mesh.ports.upstream)
+      who.add(r.ok ? r.body.split(/\s/)[0]! : `failed: ${r.error ?? r.status}`)
+    }
+    return [...who].sort()
+  }
+  const pidBefore = await worker(mesh.dirs.web)
+  const load = startLoad({ port: mesh.ports.upstream, mode: 'http-keepalive', concurrency: 4, deadlineMs: 60_000 })
+  t.teardown(() => load.stop())
+
+  await setCheck('api-2-sidecar-proxy', 'fail')
+  await eventually(() => !cfg().includes(`:${api2.port} `), 10_000, 'critical api-2 out of web config')
+  t.same(await answerers(), ['api'], 'api-2 critical: only api answers')
+  await setCheck('api-sidecar-proxy', 'fail')
+  await eventually(() => cfg().includes(`:${api2.port} `), 10_000, 'every instance critical: all back in web config')
+  t.same(await answerers(), ['api', 'api2'], 'both critical: both answer (panic routing), nothing fails')
+  await setCheck('api-sidecar-proxy', 'pass')
+  await eventually(() => !cfg().includes(`:${api2.port} `), 10_000, 'api passing again: api-2 out')
+  await setCheck('api-2-sidecar-proxy', 'pass')
+  await eventually(() => cfg().includes(`:${api2.port} `), 10_000, 'api-2 passing again')
+  const stats = await load.stop()
+  t.comment(`requests: ${stats.ok} ok, ${stats.failed} failed ${JSON.stringify(stats.kinds)}`)
+  t.equal(stats.failed, 0, 'zero failed requests through every health change')
+  t.equal(await worker(mesh.dirs.web), pidBefore, "web's HAProxy worker kept its PID: health changes are pushed")
 })

@@ -96,8 +96,8 @@ t.test('upstreams() lists each upstream with its instances and their expected id
     ],
   )
   t.same(ups[0]!.Instances, [
-    { Address: '10.0.0.5', Port: 21001, Node: 'node-1', ID: 'api-sidecar-proxy', Weights: { Passing: 3, Warning: 1 }, Status: 'passing', ServiceName: 'api', ServiceURI: `spiffe://${TD}/ns/default/dc/dc1/svc/api` },
-    { Address: '10.0.0.9', Port: 8443, Node: 'node-2', ID: 'api-native-1', Weights: { Passing: 1, Warning: 1 }, Status: 'passing', ServiceName: 'api', ServiceURI: `spiffe://${TD}/ns/default/dc/dc1/svc/api` },
+    { Address: '10.0.0.5', Port: 21001, Node: 'node-1', ID: 'api-sidecar-proxy', Weights: { Passing: 3, Warning: 1 }, Status: 'passing', Weight: 3, ServiceName: 'api', ServiceURI: `spiffe://${TD}/ns/default/dc/dc1/svc/api` },
+    { Address: '10.0.0.9', Port: 8443, Node: 'node-2', ID: 'api-native-1', Weights: { Passing: 1, Warning: 1 }, Status: 'passing', Weight: 1, ServiceName: 'api', ServiceURI: `spiffe://${TD}/ns/default/dc/dc1/svc/api` },
   ])
   t.match(ups[1]!.Instances, [{ Address: '172.26.64.3', Port: 21002, ServiceName: 'db', ServiceURI: `spiffe://${TD}/ns/default/dc/dc2/svc/db` }], 'the upstream’s datacenter is in the identity')
   t.match(ups[2]!.Instances, [{ Address: '10.0.0.8', Port: 21003, ServiceName: 'cache', ServiceURI: `spiffe://${TD}/ns/default/dc/dc1/svc/cache` }], 'a prepared query upstream reads the polled query')

@@ -1,0 +1,22 @@
+/**
+ * Which instances of an upstream get traffic, decided as Consul's xDS server
+ * decides for Envoy (agent/xds/endpoints.go, calculateEndpointHealthAndWeight):
+ * an instance with a critical check gets none, a warning one gets its
+ * `Weights.Warning`, a passing one its `Weights.Passing`, and a weight of 0
+ * means none. When no instance is left, all of them get traffic, at weight 1
+ * or more: Envoy's panic routing (its threshold is 50% healthy; this one is
+ * 0%). That is what keeps a mesh serving when every check is critical at
+ * once, as after a Consul agent restart, whose checks start critical.
+ */
+import type { Instance } from './functions.ts'
+
+/** HAProxy's largest server weight. */
+const MAX_WEIGHT = 256
+
+/** The instances that get traffic, each with its `Weight` (1-256). */
+export function routedInstances(all: Omit<Instance, 'Weight'>[]): Instance[] {
+  const weighted = all.map((i) => ({ ...i, Weight: Math.min(MAX_WEIGHT, i.Status === 'warning' ? i.Weights.Warning : i.Weights.Passing) }))
+  const healthy = weighted.filter((i) => i.Status !== 'critical' && i.Weight > 0)
+  if (healthy.length > 0) return healthy
+  return weighted.map((i) => ({ ...i, Weight: Math.max(1, Math.min(MAX_WEIGHT, i.Weights.Passing)) }))
+}
