@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 import { startConsul } from '../dataplane/lib/consul.mjs'
 import { machine, requirePeers } from '../dataplane/lib/preflight.mjs'
 import { killAllNow, start, stopAll } from '../dataplane/lib/procs.mjs'
-import { buildDist, freePorts, writeSection } from '../lib/shared.mjs'
+import { buildDist, freePorts, until as untilPolled, writeSection } from '../lib/shared.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
 const arg = (name, fallback) => {
@@ -25,17 +25,7 @@ const arg = (name, fallback) => {
 }
 const CHANGES = arg('changes', 20)
 const MAX_MINUTES = arg('max-minutes', 10)
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-async function until(check, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const v = await check()
-    if (v) return v
-    await sleep(2)
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-}
+const until = (check, timeoutMs, what) => untilPolled(check, timeoutMs, what, 2)
 
 /** One GET on a fresh connection; resolves to the answering instance's name or undefined. */
 function whoAnswers(port) {

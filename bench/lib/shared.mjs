@@ -1,10 +1,23 @@
-// What both benchmarks share: building dist/, free loopback ports for the
-// peers they start, and replacing one "## <Name>" section of bench/RESULTS.md while keeping the
-// other benchmark's section intact.
+// What the benchmarks share: building dist/, free loopback ports for the peers they start,
+// a bounded wait for a condition, and replacing one "## <Name>" section of bench/RESULTS.md
+// while keeping the other benchmarks' sections intact.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** Polls `check` every `pollMs` until it returns something truthy (returned); throws after `timeoutMs`. */
+export async function until(check, timeoutMs, what, pollMs = 100) {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const v = await check()
+    if (v) return v
+    await sleep(pollMs)
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
 
 /** Returns `n` distinct free TCP ports on 127.0.0.1. */
 export async function freePorts(n) {

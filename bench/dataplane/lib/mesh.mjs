@@ -10,18 +10,8 @@ import { freePorts } from './consul.mjs'
 import { idealConfigs, startHaproxy } from './haproxy.mjs'
 import { haproxyTree, start } from './procs.mjs'
 import { makeVariant } from './variants.mjs'
+import { sleep, until } from '../../lib/shared.mjs'
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
-async function until(check, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const v = await check()
-    if (v) return v
-    await sleep(100)
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`)
-}
 
 /** Registers and starts every rendered pair; resolves once each sidecar's HAProxy is up. */
 export async function startRenderedPairs({ consul, bins, root, work, appPort, specs }) {
