@@ -50,10 +50,13 @@ function pssMb(pid) {
   }
 }
 
+/** HAProxy's processes by name: haproxy, or a build such as .cache/bin/haproxy-3.0. */
+const isHaproxy = (pid) => /^haproxy/.test(commOf(pid))
+
 /** Every process of one sidecar: its meshplate, HAProxy's master and all workers (old ones too). */
 function sidecarProcesses(nodePid) {
-  const haproxy = childrenOf(nodePid).filter((p) => commOf(p) === 'haproxy')
-  const workers = haproxy.flatMap((m) => childrenOf(m).filter((p) => commOf(p) === 'haproxy'))
+  const haproxy = childrenOf(nodePid).filter((p) => isHaproxy(p))
+  const workers = haproxy.flatMap((m) => childrenOf(m).filter((p) => isHaproxy(p)))
   return { node: nodePid, masters: haproxy, workers }
 }
 
