@@ -118,9 +118,9 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
         this.#fail(result, err)
       }
     }
+    const write = this.deps.write ?? ((o: string, t: TemplateConfig) => writeRendered(o, t, config, log))
     for (const [tc, output] of outputs) {
       try {
-        const write = this.deps.write ?? ((o: string, t: TemplateConfig) => writeRendered(o, t, config, log))
         if (await write(output, tc)) result.changed.push(tc)
       } catch (err) {
         this.#fail(result, err)
