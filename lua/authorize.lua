@@ -38,7 +38,20 @@
 -- at once. Sources outside the default namespace/partition skip the map (its keys are bare
 -- service names) and are decided by the agent.
 
+-- L7 (HTTP-like destinations): a source whose intention carries `Permissions` is marked `l7 <n>`
+-- in the map. `authorize` (bounded by inspect-delay, as it may wait for the agent) only marks
+-- such a request; `lua.authorize_l7`, an http-request action run after the path is normalised,
+-- decides it by lua/l7.lua (path, methods, headers). An L7 decision is never kept for the
+-- connection. Every result is written to txn
+-- variables (this request) and sess variables (the connection, read by tcp-mode logs).
+
 local M = {}
+
+-- lua/l7.lua sits next to this file; found through this file's own path, which works under
+-- HAProxy's lua-load and under plain lua alike.
+local here = (debug.getinfo(1, "S").source:match("^@(.*/)[^/]*$")) or "./"
+local L7 = dofile(here .. "l7.lua")
+M.L7 = L7
 
 local byte, sub, find, match, lower, format = string.byte, string.sub, string.find,
   string.match, string.lower, string.format
@@ -172,24 +185,27 @@ end
 
 -- Table decision ----------------------------------------------------------------------------
 
--- Normalises a map value: "allow" | "deny" | nil (absent) | false (present but unreadable).
+-- Normalises a map value: "allow" | "deny" | "l7", n | nil (absent) | false (unreadable).
 local function verdict(v)
   if v == nil then return nil end
   v = lower(match(tostring(v), "^%s*(.-)%s*$"))
   if v == "allow" or v == "deny" then return v end
+  local n = tonumber(match(v, "^l7%s+(%d+)$"))
+  if n and n >= 1 and n <= L7.MAX_PERMISSIONS then return "l7", n end
   return false
 end
 
 -- Decides from state.table: exact source first, then "*"; nil means "ask the agent".
--- The second result says which entry decided ("exact" | "wildcard").
+-- Returns the decision ("allow" | "deny" | "l7"), the entry that decided ("exact" |
+-- "wildcard"), its key, and for "l7" the number of permissions.
 function M.decide(state, source_svc)
   local t = state and state.table
   if t == nil or type(source_svc) ~= "string" or not find(source_svc, SEGMENT) then return nil end
-  local v = verdict(t[source_svc])
-  if v then return v, "exact" end
+  local v, n = verdict(t[source_svc])
+  if v then return v, "exact", source_svc, n end
   if v == false then return nil end -- an unreadable exact entry is not overridden by "*"
-  v = verdict(t["*"])
-  if v then return v, "wildcard" end
+  v, n = verdict(t["*"])
+  if v then return v, "wildcard", "*", n end
   return nil
 end
 
@@ -379,7 +395,8 @@ end
 
 -- Action ------------------------------------------------------------------------------------
 
--- Decides what needs no I/O: decision, reason, source uri, id (decision nil: ask the agent).
+-- Decides what needs no I/O: decision, reason, source uri, id, rule (decision nil: ask the
+-- agent; decision "l7": decide per request, with rule the map key and n its permissions).
 function M.evaluate(state, der)
   if der == nil or der == "" then return "deny", "no-cert" end
   local uri = M.uri_san(der)
@@ -393,32 +410,81 @@ function M.evaluate(state, der)
   local target = t["@target"]
   if target == nil or target == "" then return "deny", "no-target", uri end
   if M.default_tenancy(id) then
-    local d, kind = M.decide(state, id.svc)
-    if d then return d, (kind == "exact" and "intention-" or "wildcard-") .. d, uri end
+    local d, kind, key, n = M.decide(state, id.svc)
+    if d == "l7" then return "l7", n, uri, id, key end
+    if d then return d, (kind == "exact" and "intention-" or "wildcard-") .. d, uri, id, key end
   end
   return nil, nil, uri, id
 end
 
--- Results live in session (connection) variables. A decision the table made is also stamped
--- with the table's @version in `sess.mesh_version`: the config skips this action for further
--- requests on the connection while the map's @version is unchanged, so HTTP keep-alive pays
--- for authorization once, and any intentions change re-authorizes the next request.
-local function set_result(txn, decision, reason)
+-- Results live in txn variables (this request) and session variables (the connection, which
+-- tcp-mode logs read). A decision the table made from an L4 intention is also stamped with the
+-- table's @version in `sess.mesh_version`: the config skips this action for further requests
+-- on the connection while the map's @version is unchanged, so HTTP keep-alive pays for
+-- authorization once, and any intentions change re-authorizes the next request.
+local function set_result(txn, decision, reason, rule)
+  rule = rule or "-"
   txn:set_var("sess.mesh_decision", decision)
   txn:set_var("sess.mesh_reason", reason)
+  txn:set_var("sess.mesh_rule", rule)
+  txn:set_var("txn.mesh_decision", decision)
+  txn:set_var("txn.mesh_reason", reason)
+  txn:set_var("txn.mesh_rule", rule)
+end
+
+-- The request as l7.lua reads it; headers are fetched only if a permission asks for one.
+local function request_of(txn)
+  local headers
+  return { path = txn.f:path(), method = txn.f:method(), header = function(name)
+    if name == ":authority" then name = "host" end
+    if name == ":method" then return txn.f:method() end
+    if name == ":path" then return txn.f:path() end
+    if not headers then headers = txn.http and txn.http:req_get_headers() or {} end
+    local values = headers[name]
+    if values == nil then return nil end
+    local out, i = {}, 0
+    while values[i] ~= nil do out[#out + 1], i = values[i], i + 1 end
+    return concat(out, ",")
+  end }
+end
+
+-- An L7 source: the first permission matching this request decides, else @default. The map is
+-- read afresh here (the config runs this after normalising the path, a few rules after the
+-- connection-level action), so a change in between is never half-applied.
+local function authorize_l7_txn(deps, txn)
+  local state = deps.state
+  local svc = txn:get_var("txn.mesh_l7")
+  local d, kind, key, n = M.decide(state, svc)
+  if d ~= "l7" then
+    if d then return set_result(txn, d, (kind == "exact" and "intention-" or "wildcard-") .. d, key) end
+    return set_result(txn, "deny", "table-changed", svc)
+  end
+  if not txn.http then return set_result(txn, "deny", "l7-not-http", key) end
+  local perms, err = deps.rules(function(k) return state.table[k] end, state.table["@version"], key, n)
+  if not perms then
+    if deps.log then deps.log("authorize.lua: intention for " .. key .. ": " .. err) end
+    return set_result(txn, "deny", "bad-rule", key)
+  end
+  local decision, rule, reason = L7.decide(perms, request_of(txn), state.table["@default"])
+  set_result(txn, decision, reason, key .. "#" .. rule)
 end
 
 local function authorize_txn(deps, txn)
   local state = deps.state
-  local decision, reason, uri, id = M.evaluate(state, txn.f:ssl_c_der())
+  local decision, reason, uri, id, rule = M.evaluate(state, txn.f:ssl_c_der())
   if uri then txn:set_var("sess.mesh_source", uri) end
+  if decision == "l7" then
+    -- Decided per request by authorize_l7 once the path is normalised; deny if that never runs.
+    txn:set_var("txn.mesh_l7", id.svc)
+    return set_result(txn, "deny", "l7-pending", rule)
+  end
   if decision then
     if uri then txn:set_var("sess.mesh_version", state.table["@version"] or "") end
-    return set_result(txn, decision, reason)
+    return set_result(txn, decision, reason, rule)
   end
   local version = state.table["@version"]
   decision, reason = deps.cache:get(id.svc, version)
-  if decision then return set_result(txn, decision, reason) end
+  if decision then return set_result(txn, decision, reason, "agent") end
   if not deps.agent then return set_result(txn, "deny", "no-agent") end
   set_result(txn, "deny", "agent-timeout") -- what the config sees if the wait is cut short
   local req = M.agent_request(deps.agent, deps.token, state.table["@target"], uri,
@@ -428,16 +494,29 @@ local function authorize_txn(deps, txn)
   local cacheable
   decision, reason, cacheable = M.agent_verdict(ok and res or nil, (deps.now() - started) * 1000)
   if cacheable then deps.cache:put(id.svc, version, decision, reason) end
-  set_result(txn, decision, reason)
+  set_result(txn, decision, reason, "agent")
 end
 
--- Returns the `authorize` action; deps = {state, cache, agent, token, post, now, log}.
+-- Returns the `authorize` action; deps = {state, cache, rules, agent, token, post, now, log},
+-- where rules is an L7.new_rule_cache.
 function M.new_authorizer(deps)
   return function(txn)
     txn:set_var("sess.mesh_source", "-")
     txn:set_var("sess.mesh_version", "")
     set_result(txn, "deny", "internal-error")
     local ok, err = pcall(authorize_txn, deps, txn)
+    if not ok then
+      set_result(txn, "deny", "internal-error")
+      if deps.log then deps.log("authorize.lua: " .. sub(tostring(err), 1, 200)) end
+    end
+  end
+end
+
+-- Returns the `authorize_l7` action (http-req), run after `authorize` marked an L7 source.
+function M.new_l7_authorizer(deps)
+  return function(txn)
+    set_result(txn, "deny", "internal-error")
+    local ok, err = pcall(authorize_l7_txn, deps, txn)
     if not ok then
       set_result(txn, "deny", "internal-error")
       if deps.log then deps.log("authorize.lua: " .. sub(tostring(err), 1, 200)) end
@@ -496,11 +575,21 @@ local function register()
   if not agent then
     core.log(core.warning, "authorize.lua: agent lookups disabled: " .. why .. "\n")
   end
+  -- HAProxy's own regex engine (PCRE2); the renderer already anchored each expression.
+  -- Regex.new(re, case_sensitive) returns true and the regex, or false and the reason.
+  local compile = function(re)
+    local ok, compiled, r = pcall(Regex.new, re, true)
+    if not ok then return nil, compiled end
+    if not compiled then return nil, r end
+    return function(subject) return r:exec(subject) end
+  end
   local deps = { state = state, cache = M.new_cache({ now = haproxy_now }), agent = agent,
+    rules = L7.new_rule_cache(compile),
     token = M.load_token(os.getenv, read_file), now = haproxy_now,
     post = function(req) return core.httpclient():post(req) end,
     log = function(msg) core.log(core.warning, msg .. "\n") end }
   core.register_action("authorize", { "tcp-req", "http-req" }, M.new_authorizer(deps), 0)
+  core.register_action("authorize_l7", { "http-req" }, M.new_l7_authorizer(deps), 0)
   local peer_svc = M.new_peer_cache(state)
   core.register_fetches("mesh_peer_svc", function(txn)
     local ok, svc = pcall(peer_svc, { serial = function() return txn.f:ssl_s_serial() end,

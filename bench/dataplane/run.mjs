@@ -107,7 +107,7 @@ function decisions(paths) {
   for (const key of ['tcp', 'http']) {
     const text = paths[key].hops[1].proc.log()
     const counts = {}
-    for (const m of text.matchAll(/decision=(\S+) reason=(\S+)/g)) counts[`${m[1]}/${m[2]}`] = (counts[`${m[1]}/${m[2]}`] ?? 0) + 1
+    for (const m of text.matchAll(/decision=(\S+) rule=\S+ reason=(\S+)/g)) counts[`${m[1]}/${m[2]}`] = (counts[`${m[1]}/${m[2]}`] ?? 0) + 1
     out[key] = counts
   }
   return out

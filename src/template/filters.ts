@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto'
 import type { CaRoots } from '../dependency/ca-roots.ts'
 import type { Intention } from '../dependency/intentions-match.ts'
+import { intentionRules } from './l7-rules.ts'
+import { requestNormalization } from './normalization.ts'
 
 /** Joins PEM blocks with exactly one newline between and after them. */
 export function pemJoin(blocks: unknown): string {
@@ -46,6 +48,8 @@ export const filters: Record<string, (value: never, ...args: never[]) => unknown
   pemJoin,
   caBundle,
   intentionTable,
+  intentionRules,
+  requestNormalization,
   toJSON: (v: unknown) => JSON.stringify(v),
   toJSONPretty: (v: unknown) => JSON.stringify(v, null, 2),
   parseJSON: (v: string) => JSON.parse(v),

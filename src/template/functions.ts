@@ -5,6 +5,9 @@
  * empty value returned, and the runner then does not write the file.
  */
 import { AgentServiceDependency, type ProxyService, type Upstream } from '../dependency/agent-service.ts'
+import { IntentionDefaultDependency } from '../dependency/agent-self.ts'
+import { ConfigEntryDependency } from '../dependency/config-entry.ts'
+import type { JsonObject } from '../consul/schema.ts'
 import { CaRootsDependency, type CaRoots } from '../dependency/ca-roots.ts'
 import type { Dependency } from '../dependency/dependency.ts'
 import { HealthConnectDependency } from '../dependency/health-connect.ts'
@@ -73,6 +76,9 @@ export function createFunctions(scope: RenderScope): Record<string, (...args: ne
       const trustDomain = caRoots()?.TrustDomain ?? ''
       return proxy.Proxy.Upstreams.map((u) => ({ ...u, Instances: instancesOf(u, read, trustDomain) }))
     },
+    intentionDefault: (): string => read(new IntentionDefaultDependency())?.Action ?? '',
+    configEntry: (kind: string, name: string): JsonObject | null => read(new ConfigEntryDependency(kind, name)) ?? null,
+    meshConfig: (): JsonObject | null => read(new ConfigEntryDependency('mesh', 'mesh')) ?? null,
     service: (query: string): HealthEntry[] => read(new HealthServiceDependency(query)) ?? [],
     key: (path: string): string => {
       const kv = read<KvValue>(new KvGetDependency(path))

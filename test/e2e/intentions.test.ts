@@ -35,7 +35,7 @@ t.test('deny and allow intentions take effect on new connections', async (t) => 
   t.ok(denyMs < 5_000, `deny effective in ${denyMs} ms (goal < 1000 ms)`)
   t.match(readFileSync(join(mesh.dirs.api, 'intentions.map'), 'utf8'), /^web deny$/m, 'the rendered table says deny')
   for (let i = 0; i < 5; i++) t.notOk(await reachesApi(mesh), `request ${i + 1} after the deny is refused`)
-  t.match(mesh.sidecars.api.output(), /svc\/web decision=deny reason=intention-deny/, 'logged as an intention deny')
+  t.match(mesh.sidecars.api.output(), /svc\/web decision=deny rule=web reason=intention-deny/, 'logged as an intention deny')
 
   await mesh.consul.intention('web', 'api', 'allow')
   const allowMs = await timeUntil(mesh, true)
@@ -68,6 +68,6 @@ t.test('with the agent stopped: table-allowed sources connect, undecided ones ar
   t.notOk(denied.ok && denied.body.includes('api /direct'), 'the undecided source is denied')
   t.ok(ms < 2_500, `denied in ${ms} ms (goal about 1 s)`)
   t.comment(`undecided source denied ${ms} ms after connecting, agent down`)
-  await eventually(() => /svc\/billing decision=deny reason=agent-(timeout|error)/.test(mesh.sidecars.api.output()), 5_000, 'the deny log line')
+  await eventually(() => /svc\/billing decision=deny rule=\S+ reason=agent-(timeout|error)/.test(mesh.sidecars.api.output()), 5_000, 'the deny log line')
   t.pass('logged as an agent failure, not an allow')
 })

@@ -23,7 +23,7 @@ t.test('tcp: web -> api through both sidecars', async (t) => {
   }, 10_000, 'a tcp round trip')
   t.equal(r.body, 'api:hello', 'the api app answered through the mesh')
   // HAProxy logs a TCP session when it ends.
-  const line = await eventually(() => /src=spiffe:\/\/\S+\/svc\/web decision=allow reason=\S+/.exec(mesh.sidecars.api.output()), 5_000, "api's connection log line")
+  const line = await eventually(() => /src=spiffe:\/\/\S+\/svc\/web decision=allow rule=\S+ reason=\S+/.exec(mesh.sidecars.api.output()), 5_000, "api's connection log line")
   t.ok(line, `api logged the source, decision and reason: ${line[0]}`)
 })
 

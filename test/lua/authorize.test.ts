@@ -1,5 +1,5 @@
 /**
- * Runs the pure-Lua spec of lua/authorize.lua (test/lua/authorize_spec.lua) under the real
+ * Runs the pure-Lua specs of lua/authorize.lua and lua/l7.lua (test/lua/*_spec.lua) under the real
  * interpreters HAProxy's Lua matches (5.3 in Debian 12's HAProxy 2.6, 5.4 in Debian 13's 3.0),
  * and turns each of its TAP lines into a tap assertion so a failing Lua case shows up by name
  * in `npm test`. The spec itself holds the cases; this wrapper only guards against a vacuous
@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 
-/** How many cases authorize_spec.lua generates today; lower it only when removing a case. */
-const MIN_CASES = 49
+/** How many cases each spec generates today; lower one only when removing a case. */
+const SPECS: Record<string, number> = { 'test/lua/authorize_spec.lua': 49, 'test/lua/l7_spec.lua': 11 }
 
 interface TapCase {
   ok: boolean
@@ -44,9 +44,9 @@ function parseTap(out: string): { plan: number | null; cases: TapCase[] } {
   return { plan, cases }
 }
 
-for (const lua of ['lua5.3', 'lua5.4']) {
-  t.test(lua, async (t) => {
-    const run = spawnSync(lua, ['test/lua/authorize_spec.lua'], { cwd: root, encoding: 'utf8', timeout: 170_000 })
+for (const [spec, MIN_CASES] of Object.entries(SPECS)) for (const lua of ['lua5.3', 'lua5.4']) {
+  t.test(`${spec} on ${lua}`, async (t) => {
+    const run = spawnSync(lua, [spec], { cwd: root, encoding: 'utf8', timeout: 170_000 })
     if (run.error) {
       t.fail(`${lua} could not run (${run.error.message}): run \`bash scripts/provision\` first`)
       return

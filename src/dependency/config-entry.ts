@@ -1,0 +1,38 @@
+/**
+ * `configEntry(kind, name)` and `meshConfig()`: one central config entry
+ * (`mesh`, `proxy-defaults`, `service-defaults`, ...), blocking on index. An
+ * entry that does not exist is data (`null`), not an error: most meshes have
+ * no `mesh` entry, and the sidecar must render with Consul's defaults then.
+ */
+import type { ConsulClient } from '../consul/client.ts'
+import { obj, str, type JsonObject } from '../consul/schema.ts'
+import { ConsulHttpError } from '../errors.ts'
+import { seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
+
+/** Validates a config entry body: an object with its Kind and Name. */
+export function parseConfigEntry(body: unknown): JsonObject {
+  const entry = obj(body, 'entry')
+  str(entry.Kind, 'Kind')
+  str(entry.Name, 'Name')
+  return entry
+}
+
+/** Watches `GET /v1/config/<kind>/<name>`; a 404 is `null`. */
+export class ConfigEntryDependency implements Dependency<JsonObject | null> {
+  readonly id: string
+  readonly blocking = 'index' as const
+  constructor(readonly kind: string, readonly name: string) {
+    this.id = `config.entry(${kind}/${name})`
+  }
+
+  async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<JsonObject | null>> {
+    const path = `/v1/config/${seg(this.kind)}/${seg(this.name)}`
+    try {
+      const res = await client.get(path, {}, { index: o.index, waitMs: o.waitMs, signal: o.signal })
+      return { data: validate(`GET ${path}`, res.body, parseConfigEntry), index: res.index }
+    } catch (err) {
+      if (err instanceof ConsulHttpError && err.status === 404) return { data: null, index: err.index }
+      throw err
+    }
+  }
+}
