@@ -7,15 +7,17 @@
  * (lookaround, backreferences, possessive or atomic groups, recursion,
  * conditionals, verbs) is refused here too, so the two engines only ever see
  * the common subset. The few escapes whose meaning differs are rewritten:
- * RE2's `\v` is the vertical tab (PCRE2: any vertical space), and `\C` (one
- * byte) is refused. Anchoring is `^(?:…)\z`, because PCRE2's `$` also matches
- * before a final newline.
+ * RE2's `\v` is the vertical tab (PCRE2: any vertical space); `\C` and the
+ * Unicode classes `\p`/`\P` are refused, because HAProxy's engine runs
+ * without UTF-8 mode: it matches bytes, so `.` is one byte, not one character
+ * (the same for ASCII, and paths are percent-encoded ASCII). Anchoring is
+ * `^(?:…)\z`, because PCRE2's `$` also matches before a final newline.
  */
 
 export class RegexError extends Error {}
 
 /** RE2 escapes with the same meaning in PCRE2 (besides escaped punctuation, octal and hex). */
-const SAME_ESCAPES = new Set(['a', 'f', 't', 'n', 'r', 'A', 'b', 'B', 'z', 'd', 'D', 's', 'S', 'w', 'W', 'p', 'P', 'x', 'Q', 'E', '0'])
+const SAME_ESCAPES = new Set(['a', 'f', 't', 'n', 'r', 'A', 'b', 'B', 'z', 'd', 'D', 's', 'S', 'w', 'W', 'x', 'Q', 'E', '0'])
 const GROUP_FLAGS = /^\(\?[imsU-]*(?::|\))/
 const NAMED_GROUP = /^\(\?P?<[A-Za-z_][A-Za-z0-9_]*>/
 const REPEAT = /^\{(\d+)(,(\d*))?\}/
@@ -85,13 +87,11 @@ function escape(re: string, i: number, inClass: boolean): [string, number] {
   if (e === 'x') {
     const m = /^\\x(\{[0-9A-Fa-f]{1,6}\}|[0-9A-Fa-f]{2})/.exec(re.slice(i))
     if (!m) fail(re, i, 'bad \\x escape')
+    if (parseInt(m[1]!.replace(/[{}]/g, ''), 16) > 0xff) fail(re, i, `${m[0]} is above \\xFF (HAProxy matches bytes, not UTF-8 characters)`)
     return [m[0], i + m[0].length]
   }
-  if (e === 'p' || e === 'P') {
-    const m = /^\\[pP]([A-Za-z]|\{\^?[A-Za-z_]+\})/.exec(re.slice(i))
-    if (!m) fail(re, i, `bad \\${e} class`)
-    return [m[0], i + m[0].length]
-  }
+  // HAProxy compiles without UTF-8 mode, so a Unicode class would test bytes, not characters.
+  if (e === 'p' || e === 'P') fail(re, i, `Unicode class \\${e} is not supported (HAProxy matches bytes, not UTF-8 characters)`)
   if (e === 'Q') {
     const end = re.indexOf('\\E', i + 2)
     const literal = re.slice(i + 2, end < 0 ? re.length : end)
