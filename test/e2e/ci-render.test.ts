@@ -4,7 +4,7 @@
  * with `meshplate sidecar --once --data`. A broken copy fails with the
  * rendered file and line; nothing is written in its place.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -31,6 +31,23 @@ t.test('sidecar --once renders and checks user templates from a recorded snapsho
   exitsWith(t, good, 0, 'a valid customisation renders and passes haproxy -c')
   t.match(readFileSync(join(dir, 'good/haproxy.cfg'), 'utf8'), /maxconn 5000/, 'the customisation is in the rendered config')
   t.match(readFileSync(join(dir, 'good/haproxy.cfg'), 'utf8'), /server \S+ 127\.0\.0\.1:21001 ssl verify required/, 'recorded upstream instance rendered offline')
+
+  // The copy's own macros are used: imports are relative to the template that imports them.
+  const macro = join(mine, 'macros/upstream.njk')
+  writeFileSync(macro, readFileSync(macro, 'utf8').replace('    option dontlog-normal', '    option dontlog-normal\n    # my upstream macro'))
+  const macroRun = await meshplateOnce(['sidecar', '--proxy-id', 'web-sidecar-proxy', '--once', '--data', snap, '--template-dir', mine, '--dir', join(dir, 'macro')])
+  exitsWith(t, macroRun, 0, 'a copy with an edited macro renders')
+  t.match(readFileSync(join(dir, 'macro/haproxy.cfg'), 'utf8'), /# my upstream macro/, "the copy's macro, not the shipped one, was used")
+
+  // A per-service override extends the shipped outline, whose macros come from the shipped folder.
+  const override = join(dir, 'override')
+  mkdirSync(override)
+  writeFileSync(join(override, 'haproxy.cfg.njk'), '{% extends "haproxy/haproxy.cfg.njk" %}\n{% block inbound_extra %}\n    http-response set-header X-Override yes\n{% endblock %}\n')
+  const overridden = await meshplateOnce(['sidecar', '--proxy-id', 'web-sidecar-proxy', '--once', '--data', snap, '--override-dir', override, '--dir', join(dir, 'overridden')])
+  exitsWith(t, overridden, 0, 'an override extending the shipped template renders')
+  const out = readFileSync(join(dir, 'overridden/haproxy.cfg'), 'utf8')
+  t.match(out, /X-Override yes/, 'the override block is in')
+  t.match(out, /http-request return status 403 content-type text\/plain string "RBAC: access denied"/, "the shipped macros are in (the parent's relative imports resolved from the shipped folder)")
 
   writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('maxconn 5000', 'maxconnections 5000'))
   const bad = await meshplateOnce(['sidecar', '--proxy-id', 'web-sidecar-proxy', '--once', '--data', snap, '--template-dir', mine, '--dir', join(dir, 'bad')])

@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startMesh, type Mesh } from '../support/mesh.ts'
 import { eventually } from '../support/process.ts'
-import { tcpRoundTrip } from '../support/traffic.ts'
+import { tcpRoundTrip, tlsExchange } from '../support/traffic.ts'
 
 interface Answer {
   status: number
@@ -99,6 +99,10 @@ t.test('http: path, method and header permissions enforced per request; a deny i
   for (const path of ['/public/../admin', '/public/%2e%2e/admin', '/public/%2E%2E/admin', '/public/./../admin']) {
     t.equal((await send(mesh, path)).status, 403, `${path} is /admin, denied`)
   }
+  for (const path of ['/public/../private', '/public/%2e%2e/private', '//private']) {
+    const a = await send(mesh, path)
+    t.equal(a.status, 403, `${path} never reaches /private (only /public/ is allowed)`)
+  }
   const dotted = await send(mesh, '/public/./a/../page')
   t.equal(dotted.status, 200)
   t.match(dotted.body, /^api \/public\/page\n/, 'the app receives the normalised path')
@@ -144,6 +148,35 @@ t.test('http: no permission matches -> the agent\'s default; changes reach kept-
   t.pass('the error names the intention, the permission and what is wrong')
   t.equal((await send(mesh, '/open', { agent })).status, 403, 'the last good rules are still enforced')
   t.match(mapOf(mesh), /^@p\/web\/1 deny path\.exact=\/open$/m, 'the last good map is kept on disk')
+})
+
+t.test('precedence as Consul orders it: exact source over wildcard, both ways, L7 included', async (t) => {
+  const mesh = await startMesh({ protocol: 'http' })
+  t.teardown(() => mesh.stop())
+  await eventually(async () => (await send(mesh, '/warmup').catch(() => undefined))?.status === 200, 10_000, 'first request')
+  await httpDefaults(mesh)
+  const roots = readFileSync(join(mesh.dirs.api, 'roots.pem'), 'utf8')
+  const other = (await mesh.consul.api('GET', '/v1/agent/connect/ca/leaf/reports')).body
+  /** A request from "reports", another mesh service, straight to api's public listener. */
+  const fromOther = async (path: string) => {
+    const o = await tlsExchange({ port: mesh.ports.apiPublic, ca: roots, cert: other.CertPEM, key: other.PrivateKeyPEM, payload: `GET ${path} HTTP/1.1\r\nhost: api\r\nconnection: close\r\n\r\n`, timeoutMs: 5_000 })
+    return o.ok ? Number(/^HTTP\/1\.1 (\d+)/.exec(o.body)?.[1]) : 0
+  }
+  const entry = (sources: object[]) => writeEntry(mesh, { Kind: 'service-intentions', Name: 'api', Sources: sources })
+
+  await entry([{ Name: 'web', Action: 'deny' }, { Name: '*', Action: 'allow' }])
+  await eventually(async () => (await send(mesh, '/x')).status === 403, 10_000, 'web denied')
+  t.equal(await fromOther('/x'), 200, 'a specific deny over a wildcard allow: others still allowed')
+
+  await entry([{ Name: 'web', Action: 'allow' }, { Name: '*', Action: 'deny' }])
+  await eventually(async () => (await send(mesh, '/x')).status === 200, 10_000, 'web allowed')
+  t.equal(await fromOther('/x'), 403, 'the reverse: others denied')
+
+  await entry([{ Name: 'web', Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/a' } }, { Action: 'deny', HTTP: { PathPrefix: '/b' } }] }, { Name: '*', Action: 'deny' }])
+  await eventually(async () => (await send(mesh, '/b')).status === 403, 10_000, 'web /b denied by its L7 permission')
+  t.equal((await send(mesh, '/a')).status, 200, 'web /a allowed by its L7 permission')
+  t.equal((await send(mesh, '/c')).status, 200, 'web /c matches no permission: the agent default (allow), not the lower-precedence `*` deny')
+  t.equal(await fromOther('/a'), 403, 'others get the wildcard deny')
 })
 
 t.test('grpc: a deny is grpc-status 7 (PERMISSION_DENIED), not a broken stream', async (t) => {
