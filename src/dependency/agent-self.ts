@@ -1,23 +1,31 @@
 /**
  * `intentionDefault()`: what the agent does with a request no intention
- * decides, read from the agent itself (`GET /v1/agent/self`), never guessed.
- * Consul 1.14 derives it from ACLs, as it does for Envoy's RBAC default:
- * allow when ACLs are off, else `acl.default_policy`; later releases add
- * `default_intention_policy`, which wins when set. The answer does not block
- * (the agent's config changes only on a restart or reload), so it is polled.
- * Only the three fields are kept, not the agent's whole configuration.
+ * decides, read from the agent itself, never guessed. Consul 1.14 derives it
+ * from ACLs, as it does for Envoy's RBAC default: allow when ACLs are off,
+ * else `acl.default_policy`; later releases add `default_intention_policy`,
+ * which wins when set. `GET /v1/agent/self` says so, but needs `agent:read`,
+ * which a sidecar's service-identity token (Nomad's si_token) lacks. On a 403
+ * the agent is asked the same question the way it answers proxies: `POST
+ * /v1/agent/connect/authorize` (which a sidecar's token may call) for a source
+ * in a namespace no intention of an open-source Consul can name; its answer is
+ * the default, and its reason must say so ("Default behavior configured by
+ * ACLs"), else it is an error. Neither blocks (the agent's config changes only
+ * on a restart), so the answer is polled. Only the answer is kept.
  */
 import type { ConsulClient } from '../consul/client.ts'
-import { obj, optObj, type JsonObject } from '../consul/schema.ts'
-import { SchemaError } from '../consul/schema.ts'
+import { obj, optObj, optStr, SchemaError, type JsonObject } from '../consul/schema.ts'
+import { ConsulHttpError } from '../errors.ts'
 import { validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
 
 export interface IntentionDefault {
   /** `allow` or `deny`: the action for a request no intention (or no L7 permission) decides. */
   Action: 'allow' | 'deny'
-  /** Where it came from, for logs and README: `acls-disabled`, `acl-default-policy`, `default-intention-policy`. */
+  /** Where it came from: `acls-disabled`, `acl-default-policy`, `default-intention-policy`, `authorize`. */
   Source: string
 }
+
+/** A source no intention names: open-source Consul has only the `default` namespace. */
+export const PROBE_URI = 'spiffe://meshplate.invalid/ns/meshplate-default-probe/dc/meshplate/svc/meshplate-default-probe'
 
 /** Reads the default intention action out of an agent self body. */
 export function parseIntentionDefault(body: unknown): IntentionDefault {
@@ -33,14 +41,33 @@ export function parseIntentionDefault(body: unknown): IntentionDefault {
   return { Action: policy, Source: 'acl-default-policy' }
 }
 
-/** Polls `GET /v1/agent/self` for the default intention action. */
+/** Reads the authorize answer for PROBE_URI; only an answer given by default counts. */
+export function parseProbeAnswer(body: unknown): IntentionDefault {
+  const b = obj(body, 'authorize')
+  const reason = optStr(b.Reason, 'Reason')
+  if (typeof b.Authorized !== 'boolean') throw new SchemaError('Authorized is not a boolean')
+  if (!reason.startsWith('Default behavior')) throw new SchemaError(`the answer for a source no intention names was decided by "${reason}", not by the default`)
+  return { Action: b.Authorized ? 'allow' : 'deny', Source: 'authorize' }
+}
+
+/** Polls the default intention action for `destination` (agent self, else an authorize probe). */
 export class IntentionDefaultDependency implements Dependency<IntentionDefault> {
-  readonly id = 'agent.intention-default'
+  readonly id: string
   readonly blocking = 'poll' as const
+  constructor(readonly destination: string) {
+    this.id = `agent.intention-default(${destination})`
+  }
 
   async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<IntentionDefault>> {
-    const path = '/v1/agent/self'
-    const res = await client.get(path, {}, { signal: o.signal })
-    return { data: validate(`GET ${path}`, res.body, parseIntentionDefault) }
+    const self = '/v1/agent/self'
+    try {
+      const res = await client.get(self, {}, { signal: o.signal })
+      return { data: validate(`GET ${self}`, res.body, parseIntentionDefault) }
+    } catch (err) {
+      if (!(err instanceof ConsulHttpError && err.status === 403)) throw err
+    }
+    const path = '/v1/agent/connect/authorize'
+    const res = await client.write('POST', path, { Target: this.destination, ClientCertURI: PROBE_URI, ClientCertSerial: '' }, o.signal)
+    return { data: validate(`POST ${path}`, res.body, parseProbeAnswer) }
   }
 }

@@ -76,7 +76,10 @@ export function createFunctions(scope: RenderScope): Record<string, (...args: ne
       const trustDomain = caRoots()?.TrustDomain ?? ''
       return proxy.Proxy.Upstreams.map((u) => ({ ...u, Instances: instancesOf(u, read, trustDomain) }))
     },
-    intentionDefault: (): string => read(new IntentionDefaultDependency())?.Action ?? '',
+    intentionDefault: (name?: string): string => {
+      const svc = destination(name)
+      return (svc && read(new IntentionDefaultDependency(svc))?.Action) || ''
+    },
     configEntry: (kind: string, name: string): JsonObject | null => read(new ConfigEntryDependency(kind, name)) ?? null,
     meshConfig: (): JsonObject | null => read(new ConfigEntryDependency('mesh', 'mesh')) ?? null,
     service: (query: string): HealthEntry[] => read(new HealthServiceDependency(query)) ?? [],

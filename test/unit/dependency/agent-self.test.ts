@@ -4,11 +4,14 @@
  * computes it for Envoy: allow with ACLs off, else the ACL default policy, and
  * `default_intention_policy` where a newer agent has it. A body that does not
  * say is an error naming the field, never a guessed "allow". The DebugConfig
- * below is the shape Consul 1.14.11's `-dev` agent returns (trimmed).
+ * below is the shape Consul 1.14.11's `-dev` agent returns (trimmed). A token
+ * without agent:read (a sidecar's service identity) gets the same answer from
+ * the authorize endpoint, but only when the agent says it was its default.
  */
 import t from 'tap'
-import { IntentionDefaultDependency, parseIntentionDefault } from '../../../src/dependency/agent-self.ts'
-import { ConsulResponseError } from '../../../src/errors.ts'
+import type { ConsulClient } from '../../../src/consul/client.ts'
+import { IntentionDefaultDependency, parseIntentionDefault, parseProbeAnswer, PROBE_URI } from '../../../src/dependency/agent-self.ts'
+import { ConsulHttpError, ConsulResponseError } from '../../../src/errors.ts'
 import { recordingClient } from '../../support/fake-client.ts'
 
 const self = (debug: object) => ({ Config: { Datacenter: 'dc1' }, DebugConfig: debug, Member: {}, Stats: {} })
@@ -34,10 +37,35 @@ t.test('a body that does not say is an error, never a guess', async (t) => {
 
 t.test('fetch polls /v1/agent/self and names the endpoint on a bad body', async (t) => {
   const { client, calls } = recordingClient({ body: self(acl(true, 'deny')) })
-  const dep = new IntentionDefaultDependency()
+  const dep = new IntentionDefaultDependency('api')
   t.equal(dep.blocking, 'poll')
+  t.not(dep.id, new IntentionDefaultDependency('web').id, 'one per destination')
   t.same((await dep.fetch(client, { waitMs: 1 })).data, { Action: 'deny', Source: 'acl-default-policy' })
   t.equal(calls[0]![0], '/v1/agent/self')
   const bad = recordingClient({ body: self({}) }).client
   await t.rejects(dep.fetch(bad, { waitMs: 1 }), ConsulResponseError)
+})
+
+t.test('without agent:read: the authorize endpoint, for a source no intention can name', async (t) => {
+  const posts: unknown[][] = []
+  const client = (answer: unknown, getError: Error = new ConsulHttpError('GET /v1/agent/self', 403, 'Permission denied: token lacks agent:read')) => ({
+    get: async () => {
+      throw getError
+    },
+    write: async (...args: unknown[]) => {
+      posts.push(args)
+      return { body: answer }
+    },
+  }) as unknown as ConsulClient
+  const dep = new IntentionDefaultDependency('api')
+  const denied = await dep.fetch(client({ Authorized: false, Reason: 'Default behavior configured by ACLs' }), { waitMs: 1 })
+  t.same(denied.data, { Action: 'deny', Source: 'authorize' })
+  t.equal(posts[0]![0], 'POST')
+  t.equal(posts[0]![1], '/v1/agent/connect/authorize')
+  t.same(posts[0]![2], { Target: 'api', ClientCertURI: PROBE_URI, ClientCertSerial: '' })
+  t.same((await dep.fetch(client({ Authorized: true, Reason: 'Default behavior configured by ACLs' }), { waitMs: 1 })).data.Action, 'allow')
+  await t.rejects(dep.fetch(client({ Authorized: true, Reason: 'Matched L4 intention: */* => api (allow)' }), { waitMs: 1 }), ConsulResponseError, 'an answer an intention gave is not the default')
+  const down = new ConsulHttpError('GET /v1/agent/self', 500, 'No cluster leader')
+  await t.rejects(dep.fetch(client({}, down), { waitMs: 1 }), down, 'other errors are not turned into a probe')
+  t.throws(() => parseProbeAnswer({ Reason: 'Default behavior configured by ACLs' }), { message: 'Authorized is not a boolean' })
 })
