@@ -5,15 +5,15 @@
  * no `mesh` entry, and the sidecar must render with Consul's defaults then.
  */
 import type { ConsulClient } from '../consul/client.ts'
-import { obj, str, type JsonObject } from '../consul/schema.ts'
+import { obj, optStr, str, type JsonObject } from '../consul/schema.ts'
 import { ConsulHttpError } from '../errors.ts'
 import { seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
 
-/** Validates a config entry body: an object with its Kind and Name. */
+/** Validates a config entry body: an object with its Kind (the `mesh` entry, a singleton, has no Name). */
 export function parseConfigEntry(body: unknown): JsonObject {
   const entry = obj(body, 'entry')
   str(entry.Kind, 'Kind')
-  str(entry.Name, 'Name')
+  optStr(entry.Name, 'Name')
   return entry
 }
 

@@ -124,6 +124,8 @@ t.test('http: no permission matches -> the agent\'s default; changes reach kept-
   t.teardown(() => mesh.stop())
   await eventually(async () => (await send(mesh, '/warmup').catch(() => undefined))?.status === 200, 10_000, 'first request')
   await httpDefaults(mesh)
+  // A mesh entry (Consul 1.14's has no RequestNormalization, and no Name): the defaults still apply.
+  await writeEntry(mesh, { Kind: 'mesh', TransparentProxy: { MeshDestinationsOnly: false } })
   await writeEntry(mesh, { Kind: 'service-intentions', Name: 'api', Sources: [{ Name: 'web', Permissions: [{ Action: 'deny', HTTP: { PathExact: '/secret' } }] }] })
   await eventually(() => /^web l7 1$/m.test(mapOf(mesh)), 10_000, 'rules rendered')
   t.match(mapOf(mesh), /^@default allow$/m, 'the default is the agent\'s: ACLs off -> allow')
@@ -140,6 +142,8 @@ t.test('http: no permission matches -> the agent\'s default; changes reach kept-
   await eventually(async () => (await send(mesh, '/open', { agent })).status === 403, 10_000, 'the new rule on the kept-alive connection')
   t.comment(`an L7 change took effect on a kept-alive connection ${Date.now() - started} ms after the write`)
   t.equal((await send(mesh, '/secret', { agent })).status, 200, 'the old rule is gone')
+  t.equal((await send(mesh, '/secret/../open', { agent })).status, 403, 'paths still normalised with a mesh entry that does not set it')
+  t.notMatch(mesh.sidecars.api.output(), /config\.entry\(mesh\/mesh\).*(error|invalid|not)/i, 'the mesh entry was read without error')
   t.equal(reloads(mesh.sidecars.api.output()), workers, 'no reload')
 
   // A regex HAProxy cannot take: refused naming the intention; the last good rules stay.

@@ -9,7 +9,8 @@ import { ConfigEntryDependency, parseConfigEntry } from '../../../src/dependency
 import { ConsulHttpError, ConsulResponseError } from '../../../src/errors.ts'
 import { recordingClient } from '../../support/fake-client.ts'
 
-const mesh = { Kind: 'mesh', Name: 'mesh', TransparentProxy: { MeshDestinationsOnly: false }, CreateIndex: 12, ModifyIndex: 12 }
+// As Consul 1.14.11 returns it: the mesh entry is a singleton and has no Name.
+const mesh = { Kind: 'mesh', TransparentProxy: { MeshDestinationsOnly: false }, CreateIndex: 12, ModifyIndex: 12 }
 
 t.test('an existing entry is returned whole, with the index to block on', async (t) => {
   const { client, calls } = recordingClient({ body: mesh, index: 12 })
@@ -31,5 +32,6 @@ t.test('a 404 is "no entry" (null) with its index; other errors stay errors', as
 t.test('bodies are validated at the boundary', async (t) => {
   t.throws(() => parseConfigEntry([]), { message: 'entry is not an object' })
   t.throws(() => parseConfigEntry({ Name: 'mesh' }), { message: /Kind/ })
+  t.throws(() => parseConfigEntry({ Kind: 'service-defaults', Name: 7 }), { message: /Name/ })
   await t.rejects(new ConfigEntryDependency('mesh', 'mesh').fetch(recordingClient({ body: 'nope' }).client, { waitMs: 1 }), ConsulResponseError)
 })
