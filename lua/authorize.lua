@@ -39,10 +39,10 @@
 -- service names) and are decided by the agent.
 
 -- L7 (HTTP-like destinations): a source whose intention carries `Permissions` is marked `l7 <n>`
--- in the map. `authorize` (bounded by inspect-delay, as it may wait for the agent) only marks
--- such a request; `lua.authorize_l7`, an http-request action run after the path is normalised,
--- decides it by lua/l7.lua (path, methods, headers). An L7 decision is never kept for the
--- connection. Every result is written to txn
+-- in the map. `authorize` (bounded by inspect-delay, as it may wait for the agent) sets such a
+-- connection's decision to "l7", kept like any table decision while @version is unchanged;
+-- `lua.authorize_l7`, an http-request action run after the path is normalised, then decides
+-- each request by lua/l7.lua (path, methods, headers), in txn variables only. Every result is written to txn
 -- variables (this request) and sess variables (the connection, read by tcp-mode logs).
 
 local M = {}
@@ -422,14 +422,18 @@ end
 -- table's @version in `sess.mesh_version`: the config skips this action for further requests
 -- on the connection while the map's @version is unchanged, so HTTP keep-alive pays for
 -- authorization once, and any intentions change re-authorizes the next request.
+local function set_txn_result(txn, decision, reason, rule)
+  txn:set_var("txn.mesh_decision", decision)
+  txn:set_var("txn.mesh_reason", reason)
+  txn:set_var("txn.mesh_rule", rule or "-")
+end
+
 local function set_result(txn, decision, reason, rule)
   rule = rule or "-"
   txn:set_var("sess.mesh_decision", decision)
   txn:set_var("sess.mesh_reason", reason)
   txn:set_var("sess.mesh_rule", rule)
-  txn:set_var("txn.mesh_decision", decision)
-  txn:set_var("txn.mesh_reason", reason)
-  txn:set_var("txn.mesh_rule", rule)
+  set_txn_result(txn, decision, reason, rule)
 end
 
 -- The request as l7.lua reads it; headers are fetched only if a permission asks for one.
@@ -448,25 +452,26 @@ local function request_of(txn)
   end }
 end
 
--- An L7 source: the first permission matching this request decides, else @default. The map is
--- read afresh here (the config runs this after normalising the path, a few rules after the
--- connection-level action), so a change in between is never half-applied.
+-- An L7 source: the first permission matching this request decides, else @default. Only this
+-- request's (txn) variables are written: the connection keeps "l7" as its decision. The map is
+-- read afresh here (the config runs this after normalising the path, and the connection-level
+-- decision may be from an earlier request), so a change in between is never half-applied.
 local function authorize_l7_txn(deps, txn)
   local state = deps.state
-  local svc = txn:get_var("txn.mesh_l7")
+  local svc = txn:get_var("sess.mesh_l7")
   local d, kind, key, n = M.decide(state, svc)
   if d ~= "l7" then
-    if d then return set_result(txn, d, (kind == "exact" and "intention-" or "wildcard-") .. d, key) end
-    return set_result(txn, "deny", "table-changed", svc)
+    if d then return set_txn_result(txn, d, (kind == "exact" and "intention-" or "wildcard-") .. d, key) end
+    return set_txn_result(txn, "deny", "table-changed", svc)
   end
-  if not txn.http then return set_result(txn, "deny", "l7-not-http", key) end
+  if not txn.http then return set_txn_result(txn, "deny", "l7-not-http", key) end
   local perms, err = deps.rules(function(k) return state.table[k] end, state.table["@version"], key, n)
   if not perms then
     if deps.log then deps.log("authorize.lua: intention for " .. key .. ": " .. err) end
-    return set_result(txn, "deny", "bad-rule", key)
+    return set_txn_result(txn, "deny", "bad-rule", key)
   end
   local decision, rule, reason = L7.decide(perms, request_of(txn), state.table["@default"])
-  set_result(txn, decision, reason, key .. "#" .. rule)
+  set_txn_result(txn, decision, reason, key .. "#" .. rule)
 end
 
 local function authorize_txn(deps, txn)
@@ -474,9 +479,11 @@ local function authorize_txn(deps, txn)
   local decision, reason, uri, id, rule = M.evaluate(state, txn.f:ssl_c_der())
   if uri then txn:set_var("sess.mesh_source", uri) end
   if decision == "l7" then
-    -- Decided per request by authorize_l7 once the path is normalised; deny if that never runs.
-    txn:set_var("txn.mesh_l7", id.svc)
-    return set_result(txn, "deny", "l7-pending", rule)
+    -- The connection's decision is "l7" (never "allow"): every request is decided by
+    -- authorize_l7 once its path is normalised, and is denied if that never runs.
+    txn:set_var("sess.mesh_l7", id.svc)
+    txn:set_var("sess.mesh_version", state.table["@version"] or "")
+    return set_result(txn, "l7", "l7-pending", rule)
   end
   if decision then
     if uri then txn:set_var("sess.mesh_version", state.table["@version"] or "") end
@@ -512,13 +519,14 @@ function M.new_authorizer(deps)
   end
 end
 
--- Returns the `authorize_l7` action (http-req), run after `authorize` marked an L7 source.
+-- Returns the `authorize_l7` action (http-req), run for each request of a connection whose
+-- decision `authorize` set to "l7".
 function M.new_l7_authorizer(deps)
   return function(txn)
-    set_result(txn, "deny", "internal-error")
+    set_txn_result(txn, "deny", "internal-error")
     local ok, err = pcall(authorize_l7_txn, deps, txn)
     if not ok then
-      set_result(txn, "deny", "internal-error")
+      set_txn_result(txn, "deny", "internal-error")
       if deps.log then deps.log("authorize.lua: " .. sub(tostring(err), 1, 200)) end
     end
   end

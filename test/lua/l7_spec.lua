@@ -153,30 +153,48 @@ local function l7_deps(map)
     log = function(m) logs[#logs + 1] = m end, logs = logs }
 end
 
--- Both phases, as the config runs them: `authorize` (tcp-request) marks, `authorize_l7` decides.
-local function both(deps, txn)
-  M.new_authorizer(deps)(txn)
-  if txn.vars["txn.mesh_l7"] then M.new_l7_authorizer(deps)(txn) end
+-- Both phases, as the config runs them: `authorize` (tcp-request) sets the connection's decision,
+-- `authorize_l7` decides the request when that decision is "l7". `sess` carries the session
+-- variables of an earlier request on the same connection (then `authorize` is skipped while the
+-- map's @version is unchanged, as the config does).
+local function both(deps, txn, sess)
+  if sess and sess["sess.mesh_version"] == deps.state.table["@version"] then
+    for k, v in pairs(sess) do txn.vars[k] = v end
+    txn.vars["txn.mesh_decision"] = sess["sess.mesh_decision"]
+  else
+    M.new_authorizer(deps)(txn)
+  end
+  if txn.vars["txn.mesh_decision"] == "l7" then M.new_l7_authorizer(deps)(txn) end
   return txn
 end
 
-case("action: an L7 source is marked first, decided per request, never kept for the connection", function()
+local function sess_of(txn)
+  local s = {}
+  for k, v in pairs(txn.vars) do if k:find("^sess%.") then s[k] = v end end
+  return s
+end
+
+case("action: an L7 connection is kept as `l7`, and each of its requests decided on its own", function()
   local map = { ["@target"] = "api", ["@trust_domain"] = TD, ["@version"] = "7", ["@default"] = "deny",
     web = "l7 2", ["@p/web/1"] = "deny path.prefix=/admin", ["@p/web/2"] = "allow methods=GET" }
   local deps = l7_deps(map)
   local txn = http_txn("/items", "GET")
   M.new_authorizer(deps)(txn)
-  eq(txn.vars["txn.mesh_l7"], "web"); eq(txn.vars["txn.mesh_decision"], "deny", "deny until decided")
-  eq(txn.vars["txn.mesh_reason"], "l7-pending")
+  eq(txn.vars["sess.mesh_decision"], "l7"); eq(txn.vars["sess.mesh_l7"], "web"); eq(txn.vars["sess.mesh_version"], "7")
+  eq(txn.vars["txn.mesh_reason"], "l7-pending", "not allowed until authorize_l7 decides")
   M.new_l7_authorizer(deps)(txn)
   eq(txn.vars["txn.mesh_decision"], "allow"); eq(txn.vars["txn.mesh_rule"], "web#2")
-  eq(txn.vars["txn.mesh_reason"], "permission-allow"); eq(txn.vars["sess.mesh_version"], "", "not cached per connection")
-  txn = both(deps, http_txn("/admin/x", "GET"))
+  eq(txn.vars["txn.mesh_reason"], "permission-allow")
+  eq(txn.vars["sess.mesh_decision"], "l7", "the connection's decision stays l7, never this request's allow")
+  local sess = sess_of(txn)
+  txn = both(deps, http_txn("/admin/x", "GET"), sess)
   eq(txn.vars["txn.mesh_decision"], "deny"); eq(txn.vars["txn.mesh_rule"], "web#1")
-  txn = both(deps, http_txn("/items", "DELETE"))
+  txn = both(deps, http_txn("/items", "DELETE"), sess)
   eq(txn.vars["txn.mesh_decision"], "deny"); eq(txn.vars["txn.mesh_rule"], "web#default"); eq(txn.vars["txn.mesh_reason"], "default-deny")
+  txn = both(deps, http_txn("/items", "GET"), sess)
+  eq(txn.vars["txn.mesh_decision"], "allow", "a later request on the kept connection is decided again")
   map["@default"] = "allow"; map["@version"] = "8"
-  txn = both(deps, http_txn("/items", "DELETE")); eq(txn.vars["txn.mesh_decision"], "allow", "the agent's default, not a guess")
+  txn = both(deps, http_txn("/items", "DELETE"), sess); eq(txn.vars["txn.mesh_decision"], "allow", "the agent's default, not a guess")
 end)
 
 case("action: the map changing between the two phases is never half-applied", function()
@@ -204,9 +222,9 @@ case("action: a wildcard L7 intention, an unreadable rule, and L7 on a tcp strea
   eq(txn.vars["txn.mesh_decision"], "deny"); eq(txn.vars["txn.mesh_reason"], "bad-rule")
   ok(deps.logs[1] and deps.logs[1]:find("intention for *", 1, true), "the bad rule is logged")
   txn = http_txn("/open"); txn.http = nil; both(deps, txn)
-  eq(txn.vars["sess.mesh_decision"], "deny"); eq(txn.vars["sess.mesh_reason"], "l7-not-http")
+  eq(txn.vars["txn.mesh_decision"], "deny"); eq(txn.vars["txn.mesh_reason"], "l7-not-http")
   txn = http_txn("/open"); M.new_authorizer(deps)(txn)
-  eq(txn.vars["sess.mesh_decision"], "deny", "a tcp listener (no authorize_l7 after it) stays denied")
+  eq(txn.vars["sess.mesh_decision"], "l7", "a tcp listener (no authorize_l7 after it) sees l7, which its reject rule refuses (not allow)")
 end)
 
 case("action: an L4 intention in an HTTP listener is still kept for the connection", function()
