@@ -81,8 +81,9 @@ job "meshplate-mesh-docker" {
           # 192 MB, not the 128 of the other jobs: the memory cgroup charges the page cache of the
           # image's own Node binary and libraries to the container that reads them first. Measured
           # (bench/RESULTS.md, "Container image"): a new container on a fresh page cache settles
-          # near 156 MB (about 55 MB anonymous, the rest reclaimable cache); held to 128 MB it
-          # served the same load without an error, at its limit throughout.
+          # near 172 MB (about 57-71 MB of it the processes' own memory, the rest reclaimable page
+          # cache) and stayed under 192 MB under load; held to 128 MB it lost no request, but sat
+          # at its limit throughout.
           resources {
             cpu    = 200
             memory = 192
