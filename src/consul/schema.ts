@@ -49,6 +49,11 @@ export function bool(value: unknown, path: string): boolean {
   return value
 }
 
+/** A boolean that may be absent; absent and null become false. */
+export function optBool(value: unknown, path: string): boolean {
+  return value === undefined || value === null ? false : bool(value, path)
+}
+
 /** An object that may be absent or null; becomes {}. */
 export function optObj(value: unknown, path: string): JsonObject {
   return value === undefined || value === null ? {} : obj(value, path)

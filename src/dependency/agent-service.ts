@@ -2,10 +2,14 @@
  * `connectProxy()`: the proxy's own registration from the local agent,
  * blocking on content hash (this endpoint has no index). An unknown id is a
  * 404 and stays an error, so a restarted agent that lost the registration
- * never turns into an empty render.
+ * never turns into an empty render. `Proxy.Expose` (plaintext paths for
+ * health checks and metrics, those of `Expose.Checks` added by the agent) and
+ * `Proxy.AccessLogs` (merged from `proxy-defaults` by Consul 1.15 and later;
+ * Consul 1.14 has no such field) are typed here; what their values mean to
+ * HAProxy is decided in template/expose.ts and template/access-logs.ts.
  */
 import type { ConsulClient } from '../consul/client.ts'
-import { arr, num, obj, optNum, optObj, optStr, SchemaError, str, strList, strMap, type JsonObject } from '../consul/schema.ts'
+import { arr, num, obj, optBool, optNum, optObj, optStr, SchemaError, str, strList, strMap, type JsonObject } from '../consul/schema.ts'
 import { seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
 
 export interface Upstream {
@@ -16,6 +20,35 @@ export interface Upstream {
   LocalBindAddress: string
   LocalBindPort: number
   Config: JsonObject
+}
+
+/** One plaintext listener serving one exact path of the local app. */
+export interface ExposePath {
+  Path: string
+  /** The app's port that serves the path. */
+  LocalPathPort: number
+  /** The sidecar's plaintext listener. */
+  ListenerPort: number
+  /** `http` (or empty) or `http2`. */
+  Protocol: string
+  /** Added by the agent for a check of the service (`Expose.Checks`): only loopback and the agent may call it. */
+  ParsedFromCheck: boolean
+}
+
+export interface Expose {
+  Checks: boolean
+  Paths: ExposePath[]
+}
+
+/** `proxy-defaults` AccessLogs as the agent merges them (Consul 1.15+). */
+export interface AccessLogs {
+  Enabled: boolean
+  DisableListenerLogs: boolean
+  /** `stdout` (also empty), `stderr` or `file`. */
+  Type: string
+  Path: string
+  JSONFormat: string
+  TextFormat: string
 }
 
 export interface ProxyService {
@@ -34,6 +67,9 @@ export interface ProxyService {
     LocalServicePort: number
     Config: JsonObject
     Upstreams: Upstream[]
+    Expose: Expose
+    /** Absent (Consul 1.14, or no AccessLogs in proxy-defaults): null. */
+    AccessLogs: AccessLogs | null
   }
 }
 
@@ -57,7 +93,41 @@ export function parseProxyService(body: unknown): ProxyService {
       LocalServicePort: optNum(p.LocalServicePort, 'Proxy.LocalServicePort'),
       Config: optObj(p.Config, 'Proxy.Config'),
       Upstreams: arr(p.Upstreams, 'Proxy.Upstreams').map((u, i) => parseUpstream(u, `Proxy.Upstreams[${i}]`)),
+      Expose: parseExpose(p.Expose),
+      AccessLogs: parseAccessLogs(p.AccessLogs),
     },
+  }
+}
+
+function parseExpose(value: unknown): Expose {
+  const e = optObj(value, 'Proxy.Expose')
+  return {
+    Checks: optBool(e.Checks, 'Proxy.Expose.Checks'),
+    Paths: arr(e.Paths, 'Proxy.Expose.Paths').map((v, i) => {
+      const path = `Proxy.Expose.Paths[${i}]`
+      const p = obj(v, path)
+      return {
+        Path: str(p.Path, `${path}.Path`),
+        LocalPathPort: num(p.LocalPathPort, `${path}.LocalPathPort`),
+        ListenerPort: num(p.ListenerPort, `${path}.ListenerPort`),
+        Protocol: optStr(p.Protocol, `${path}.Protocol`),
+        ParsedFromCheck: optBool(p.ParsedFromCheck, `${path}.ParsedFromCheck`),
+      }
+    }),
+  }
+}
+
+function parseAccessLogs(value: unknown): AccessLogs | null {
+  if (value === undefined || value === null) return null
+  const a = obj(value, 'Proxy.AccessLogs')
+  const path = (k: string) => `Proxy.AccessLogs.${k}`
+  return {
+    Enabled: optBool(a.Enabled, path('Enabled')),
+    DisableListenerLogs: optBool(a.DisableListenerLogs, path('DisableListenerLogs')),
+    Type: optStr(a.Type, path('Type')),
+    Path: optStr(a.Path, path('Path')),
+    JSONFormat: optStr(a.JSONFormat, path('JSONFormat')),
+    TextFormat: optStr(a.TextFormat, path('TextFormat')),
   }
 }
 

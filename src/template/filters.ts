@@ -8,6 +8,9 @@ import type { CaRoots } from '../dependency/ca-roots.ts'
 import type { Intention } from '../dependency/intentions-match.ts'
 import { intentionRules } from './l7-rules.ts'
 import { requestNormalization } from './normalization.ts'
+import { accessLogs } from './access-logs.ts'
+import { exposeListeners, exposeSources } from './expose.ts'
+import { localSettings, upstreamSettings } from './proxy-settings.ts'
 
 /** Joins PEM blocks with exactly one newline between and after them. */
 export function pemJoin(blocks: unknown): string {
@@ -50,6 +53,11 @@ export const filters: Record<string, (value: never, ...args: never[]) => unknown
   intentionTable,
   intentionRules,
   requestNormalization,
+  localSettings,
+  upstreamSettings,
+  exposeListeners,
+  exposeSources,
+  accessLogs,
   toJSON: (v: unknown) => JSON.stringify(v),
   toJSONPretty: (v: unknown) => JSON.stringify(v, null, 2),
   parseJSON: (v: string) => JSON.parse(v),

@@ -6,6 +6,7 @@
  */
 import { AgentServiceDependency, type ProxyService, type Upstream } from '../dependency/agent-service.ts'
 import { IntentionDefaultDependency } from '../dependency/agent-self.ts'
+import { AgentAddressDependency } from '../dependency/agent-address.ts'
 import { ConfigEntryDependency } from '../dependency/config-entry.ts'
 import type { JsonObject } from '../consul/schema.ts'
 import { CaRootsDependency, type CaRoots } from '../dependency/ca-roots.ts'
@@ -82,6 +83,8 @@ export function createFunctions(scope: RenderScope): Record<string, (...args: ne
     },
     configEntry: (kind: string, name: string): JsonObject | null => read(new ConfigEntryDependency(kind, name)) ?? null,
     meshConfig: (): JsonObject | null => read(new ConfigEntryDependency('mesh', 'mesh')) ?? null,
+    /** The agent's LAN address: who may call a path exposed for a check (template/expose.ts). */
+    agentAddress: (): string => read(new AgentAddressDependency()) ?? '',
     service: (query: string): HealthEntry[] => read(new HealthServiceDependency(query)) ?? [],
     key: (path: string): string => {
       const kv = read<KvValue>(new KvGetDependency(path))

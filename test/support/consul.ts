@@ -32,6 +32,10 @@ export interface ServiceSpec {
   address?: string
   upstreams?: Array<{ DestinationName: string; LocalBindPort: number; DestinationType?: string; Datacenter?: string; Config?: object; LocalBindAddress?: string }>
   proxyConfig?: Record<string, unknown>
+  /** The sidecar's `Proxy.Expose` (`{ Checks, Paths }`). */
+  expose?: Record<string, unknown>
+  /** The service's own checks (e.g. an HTTP check that `Expose.Checks` exposes). */
+  checks?: Array<Record<string, unknown>>
 }
 
 export interface ConsulOptions {
@@ -111,10 +115,11 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
         Name: s.name,
         Port: s.port,
         Address: s.address ?? '127.0.0.1',
+        ...(s.checks ? { Checks: s.checks } : {}),
         Connect: {
           SidecarService: {
             Port: s.sidecarPort,
-            Proxy: { Upstreams: s.upstreams ?? [], Config: s.proxyConfig ?? {}, LocalServiceAddress: '127.0.0.1' },
+            Proxy: { Upstreams: s.upstreams ?? [], Config: s.proxyConfig ?? {}, LocalServiceAddress: '127.0.0.1', ...(s.expose ? { Expose: s.expose } : {}) },
             // A passing TTL check replaces Consul's default TCP check, which would stay
             // critical (and hide the instance) until something listens on the port.
             Checks: [{ Name: 'test-ttl', TTL: '1h', Status: 'passing' }],

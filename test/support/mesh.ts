@@ -28,6 +28,11 @@ export interface MeshOptions {
   apiConfig?: Record<string, unknown>
   /** Config of web's upstream to api (e.g. server_slots). */
   upstreamConfig?: Record<string, unknown>
+  /** api's app instead of the protocol's default one (e.g. one that answers slowly). */
+  apiApp?: (name: string) => Promise<App>
+  /** api's sidecar `Proxy.Expose`, and api's own checks, given api's app port. */
+  apiExpose?: (appPort: number) => Record<string, unknown>
+  apiChecks?: (appPort: number) => Array<Record<string, unknown>>
   consul?: ConsulOptions
   /** Runs after the sidecar folders are chosen, before the sidecars start (e.g. to mount one). */
   prepare?: (dirs: { api: string; web: string }) => void
@@ -37,10 +42,10 @@ export interface MeshOptions {
 export async function startMesh(o: MeshOptions): Promise<Mesh> {
   const consul = await startConsul(o.consul)
   const app = o.protocol === 'tcp' ? tcpApp : o.protocol === 'http' ? httpApp : h2cApp
-  const apps = { api: await app('api'), web: await app('web') }
+  const apps = { api: await (o.apiApp ?? app)('api'), web: await app('web') }
   const [apiPublic, webPublic, upstream] = await freePorts(3)
   const proxyConfig = { protocol: o.protocol, bind_address: '127.0.0.1' }
-  await consul.registerWithSidecar({ name: 'api', port: apps.api.port, sidecarPort: apiPublic, proxyConfig: { ...proxyConfig, ...o.apiConfig } })
+  await consul.registerWithSidecar({ name: 'api', port: apps.api.port, sidecarPort: apiPublic, proxyConfig: { ...proxyConfig, ...o.apiConfig }, expose: o.apiExpose?.(apps.api.port), checks: o.apiChecks?.(apps.api.port) })
   await consul.registerWithSidecar({
     name: 'web',
     port: apps.web.port,

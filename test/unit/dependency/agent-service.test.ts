@@ -81,6 +81,30 @@ t.test('fills what Consul leaves implicit', async (t) => {
   t.same(p.Tags, [])
   t.same(p.Meta, {})
   t.same(parseProxyService({ ...minimal, Proxy: { ...minimal.Proxy, Upstreams: null } }).Proxy.Upstreams, [], 'null upstreams are none')
+  t.same(p.Proxy.Expose, { Checks: false, Paths: [] }, 'no Expose: nothing exposed')
+  t.equal(p.Proxy.AccessLogs, null, 'no AccessLogs (Consul 1.14): null')
+})
+
+t.test('Expose and AccessLogs, as the agent returns them', async (t) => {
+  const body = sidecarBody()
+  const expose = {
+    Checks: true,
+    Paths: [
+      { ListenerPort: 21500, Path: '/health', LocalPathPort: 8080, Protocol: 'http', ParsedFromCheck: true },
+      { ListenerPort: 21501, Path: '/metrics', LocalPathPort: 9102 },
+    ],
+  }
+  const accessLogs = { Enabled: true, Type: 'file', Path: '/var/log/a.log', JSONFormat: '{"c":"%RESPONSE_CODE%"}' }
+  const p = parseProxyService({ ...body, Proxy: { ...body.Proxy, Expose: expose, AccessLogs: accessLogs } })
+  t.same(p.Proxy.Expose, {
+    Checks: true,
+    Paths: [
+      { Path: '/health', LocalPathPort: 8080, ListenerPort: 21500, Protocol: 'http', ParsedFromCheck: true },
+      { Path: '/metrics', LocalPathPort: 9102, ListenerPort: 21501, Protocol: '', ParsedFromCheck: false },
+    ],
+  })
+  t.same(p.Proxy.AccessLogs, { Enabled: true, DisableListenerLogs: false, Type: 'file', Path: '/var/log/a.log', JSONFormat: '{"c":"%RESPONSE_CODE%"}', TextFormat: '' })
+  t.same(parseProxyService({ ...body, Proxy: { ...body.Proxy, AccessLogs: {} } }).Proxy.AccessLogs?.Enabled, false, 'an empty AccessLogs is not enabled')
 })
 
 t.test('bad shapes are refused with the field named', async (t) => {
@@ -92,6 +116,11 @@ t.test('bad shapes are refused with the field named', async (t) => {
     [{ ...sidecarBody(), Meta: { version: 2 } }, 'Meta.version is not a string'],
     [{ ...sidecarBody(), Proxy: { ...sidecarBody().Proxy, DestinationServiceName: undefined } }, 'Proxy.DestinationServiceName is not a string'],
     [{ ...sidecarBody(), Proxy: { ...sidecarBody().Proxy, Upstreams: [{ DestinationName: 'api' }] } }, 'Proxy.Upstreams[0].LocalBindPort is not a number'],
+    [{ ...sidecarBody(), Proxy: { ...sidecarBody().Proxy, Expose: { Checks: 'yes' } } }, 'Proxy.Expose.Checks is not a boolean'],
+    [{ ...sidecarBody(), Proxy: { ...sidecarBody().Proxy, Expose: { Paths: [{ Path: '/h', LocalPathPort: '8080', ListenerPort: 21500 }] } } }, 'Proxy.Expose.Paths[0].LocalPathPort is not a number'],
+    [{ ...sidecarBody(), Proxy: { ...sidecarBody().Proxy, Expose: { Paths: [{ LocalPathPort: 8080, ListenerPort: 21500 }] } } }, 'Proxy.Expose.Paths[0].Path is not a string'],
+    [{ ...sidecarBody(), Proxy: { ...sidecarBody().Proxy, AccessLogs: { Enabled: 'true' } } }, 'Proxy.AccessLogs.Enabled is not a boolean'],
+    [{ ...sidecarBody(), Proxy: { ...sidecarBody().Proxy, AccessLogs: [] } }, 'Proxy.AccessLogs is not an object'],
   ]
   for (const [body, message] of cases) t.throws(() => parseProxyService(body), { message }, message)
 })
