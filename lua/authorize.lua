@@ -504,32 +504,31 @@ local function authorize_txn(deps, txn)
   set_result(txn, decision, reason, "agent")
 end
 
+-- Runs fn(deps, txn) so that a Lua error anywhere ends in deny/internal-error (written with
+-- `reset`), and is logged.
+local function guarded(deps, txn, fn, reset)
+  reset(txn, "deny", "internal-error")
+  local ok, err = pcall(fn, deps, txn)
+  if not ok then
+    reset(txn, "deny", "internal-error")
+    if deps.log then deps.log("authorize.lua: " .. sub(tostring(err), 1, 200)) end
+  end
+end
+
 -- Returns the `authorize` action; deps = {state, cache, rules, agent, token, post, now, log},
 -- where rules is an L7.new_rule_cache.
 function M.new_authorizer(deps)
   return function(txn)
     txn:set_var("sess.mesh_source", "-")
     txn:set_var("sess.mesh_version", "")
-    set_result(txn, "deny", "internal-error")
-    local ok, err = pcall(authorize_txn, deps, txn)
-    if not ok then
-      set_result(txn, "deny", "internal-error")
-      if deps.log then deps.log("authorize.lua: " .. sub(tostring(err), 1, 200)) end
-    end
+    guarded(deps, txn, authorize_txn, set_result)
   end
 end
 
 -- Returns the `authorize_l7` action (http-req), run for each request of a connection whose
 -- decision `authorize` set to "l7".
 function M.new_l7_authorizer(deps)
-  return function(txn)
-    set_txn_result(txn, "deny", "internal-error")
-    local ok, err = pcall(authorize_l7_txn, deps, txn)
-    if not ok then
-      set_txn_result(txn, "deny", "internal-error")
-      if deps.log then deps.log("authorize.lua: " .. sub(tostring(err), 1, 200)) end
-    end
-  end
+  return function(txn) guarded(deps, txn, authorize_l7_txn, set_txn_result) end
 end
 
 -- Returns the server certificate's service name when its trust domain is ours, else "".

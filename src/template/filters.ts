@@ -33,18 +33,10 @@ export interface TableRow {
  * The authorization table of a sidecar: intentions (already in precedence
  * order) reduced to the first rule per source name. L7 intentions count as
  * deny, as Consul's authorize endpoint does; sources in other namespaces,
- * partitions or peers are left to the agent.
+ * partitions or peers are left to the agent. It is intentionRules' tcp table.
  */
 export function intentionTable(intentions: Intention[] | undefined): TableRow[] {
-  const seen = new Set<string>()
-  const rows: TableRow[] = []
-  for (const it of intentions ?? []) {
-    if (it.SourcePeer || !['', 'default'].includes(it.SourceNS) || !['', 'default'].includes(it.SourcePartition)) continue
-    if (seen.has(it.SourceName)) continue
-    seen.add(it.SourceName)
-    rows.push({ Source: it.SourceName, Action: it.Action === 'allow' && it.Permissions.length === 0 ? 'allow' : 'deny' })
-  }
-  return rows
+  return intentionRules(intentions, 'tcp').map((r) => ({ Source: r.Key, Action: r.Value === 'allow' ? 'allow' : 'deny' }))
 }
 
 export const filters: Record<string, (value: never, ...args: never[]) => unknown> = {

@@ -17,15 +17,8 @@ local M = dofile(LUA_FILE)
 
 -- Harness -----------------------------------------------------------------------------------
 
-local cases = {}
-local function case(name, fn) cases[#cases + 1] = { name = name, fn = fn } end
-
-local function fail(msg, level) error(msg, (level or 1) + 1) end
-local function show(v) return type(v) == "string" and string.format("%q", v) or tostring(v) end
-local function eq(got, want, what)
-  if got ~= want then fail((what or "value") .. ": got " .. show(got) .. ", want " .. show(want), 2) end
-end
-local function ok(v, what) if not v then fail(what or "expected a truthy value", 2) end end
+local T = dofile(dir .. "/tap.lua")
+local case, fail, show, eq, ok = T.case, T.fail, T.show, T.eq, T.ok
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
@@ -724,17 +717,4 @@ end)
 
 -- Run ---------------------------------------------------------------------------------------
 
-print("1.." .. #cases)
-local failed = 0
-for i, c in ipairs(cases) do
-  local okc, err = pcall(c.fn)
-  if okc then
-    print("ok " .. i .. " - " .. c.name)
-  else
-    failed = failed + 1
-    print("not ok " .. i .. " - " .. c.name)
-    print("  # " .. tostring(err):gsub("\n", "\n  # "))
-  end
-end
-if failed > 0 then print("# failed " .. failed .. " of " .. #cases) end
-os.exit(failed == 0 and 0 or 1)
+T.run()

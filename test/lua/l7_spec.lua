@@ -15,14 +15,10 @@ local ROOT = dir .. "/../.."
 local L7 = dofile(ROOT .. "/lua/l7.lua")
 local M = dofile(ROOT .. "/lua/authorize.lua")
 
-local cases = {}
-local function case(name, fn) cases[#cases + 1] = { name = name, fn = fn } end
-local function fail(msg, level) error(msg, (level or 1) + 1) end
-local function show(v) return type(v) == "string" and string.format("%q", v) or tostring(v) end
-local function eq(got, want, what)
-  if got ~= want then fail((what or "value") .. ": got " .. show(got) .. ", want " .. show(want), 2) end
-end
-local function ok(v, what) if not v then fail(what or "expected a truthy value", 2) end end
+-- Harness -----------------------------------------------------------------------------------
+
+local T = dofile(dir .. "/tap.lua")
+local case, fail, show, eq, ok = T.case, T.fail, T.show, T.eq, T.ok
 
 -- A stand-in for HAProxy's Regex: the anchored PCRE forms these cases use, as Lua patterns.
 local PATTERNS = {
@@ -233,17 +229,4 @@ case("action: an L4 intention in an HTTP listener is still kept for the connecti
   eq(txn.vars["txn.mesh_decision"], "deny"); eq(txn.vars["txn.mesh_rule"], "web"); eq(txn.vars["sess.mesh_version"], "3")
 end)
 
-print("1.." .. #cases)
-local failed = 0
-for i, c in ipairs(cases) do
-  local okc, err = pcall(c.fn)
-  if okc then
-    print("ok " .. i .. " - " .. c.name)
-  else
-    failed = failed + 1
-    print("not ok " .. i .. " - " .. c.name)
-    print("  # " .. tostring(err):gsub("\n", "\n  # "))
-  end
-end
-if failed > 0 then print("# failed " .. failed .. " of " .. #cases) end
-os.exit(failed == 0 and 0 or 1)
+T.run()
