@@ -83,7 +83,8 @@ async function main() {
   const web = createServer(async (req, res) => {
     const r = await get(upstream, '/from-web')
     res.statusCode = r.status === 200 ? 200 : 502
-    res.end(r.status === 200 ? `web got: ${r.body}` : `web could not reach api through the mesh (${r.status || r.body})\n`)
+    // A deny is the mesh's answer (403 "RBAC: access denied"); no answer at all is 0 here.
+    res.end(r.status === 200 ? `web got: ${r.body}` : `web's call to api through the mesh: ${r.status ? `${r.status} ${r.body.trim()}` : r.body}\n`)
   }).listen(webPort, '127.0.0.1')
 
   const checks = [{ Name: 'demo', TTL: '24h', Status: 'passing' }]
