@@ -60,13 +60,18 @@ export class ConsulClient {
 
   /** GET a JSON endpoint, optionally as a blocking query. */
   async get(path: string, query: Record<string, string | undefined> = {}, blocking: BlockingOptions = {}): Promise<ConsulResponse> {
+    return this.read('GET', path, query, blocking)
+  }
+
+  /** A read, optionally blocking; POST carries a body (the discovery chain's overrides). */
+  async read(method: 'GET' | 'POST', path: string, query: Record<string, string | undefined> = {}, blocking: BlockingOptions = {}, body?: unknown): Promise<ConsulResponse> {
     const q = { ...query }
     if (blocking.index !== undefined && blocking.index > 0) q.index = String(blocking.index)
     if (blocking.hash) q.hash = blocking.hash
     if ((q.index || q.hash) && blocking.waitMs) q.wait = `${Math.round(blocking.waitMs)}ms`
     // AbortSignal.timeout() takes whole milliseconds only.
     const timeout = q.wait ? Math.ceil((blocking.waitMs ?? 0) * 1.07) + TIMEOUT_SLACK_MS : NON_BLOCKING_TIMEOUT_MS
-    return this.#send('GET', path, q, undefined, timeout, blocking.signal)
+    return this.#send(method, path, q, body, timeout, blocking.signal)
   }
 
   /** POST/PUT a JSON body (used by tests, the demo and authorize checks). */

@@ -9,17 +9,17 @@ import type { ConsulClient } from '../consul/client.ts'
 import { seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
 import { parseHealthEntries, type HealthEntry } from './health-entry.ts'
 
-/** Watches `GET /v1/health/connect/<name>[?dc=]`. */
+/** Watches `GET /v1/health/connect/<name>[?dc=][&filter=]` (a filter: a resolver subset's). */
 export class HealthConnectDependency implements Dependency<HealthEntry[]> {
   readonly id: string
   readonly blocking = 'index' as const
-  constructor(readonly service: string, readonly datacenter = '') {
-    this.id = `health.connect(${service}${datacenter ? `@${datacenter}` : ''})`
+  constructor(readonly service: string, readonly datacenter = '', readonly filter = '') {
+    this.id = `health.connect(${service}${datacenter ? `@${datacenter}` : ''}${filter ? ` | ${filter}` : ''})`
   }
 
   async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<HealthEntry[]>> {
     const path = `/v1/health/connect/${seg(this.service)}`
-    const query = { dc: this.datacenter || undefined }
+    const query = { dc: this.datacenter || undefined, filter: this.filter || undefined }
     const res = await client.get(path, query, { index: o.index, waitMs: o.waitMs, signal: o.signal })
     return { data: validate(`GET ${path}`, res.body, parseHealthEntries), index: res.index }
   }

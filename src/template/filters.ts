@@ -11,6 +11,7 @@ import { requestNormalization } from './normalization.ts'
 import { accessLogs } from './access-logs.ts'
 import { exposeListeners, exposeSources } from './expose.ts'
 import { localSettings, upstreamSettings } from './proxy-settings.ts'
+import { upstreamPlan } from './chain-plan.ts'
 
 /** Joins PEM blocks with exactly one newline between and after them. */
 export function pemJoin(blocks: unknown): string {
@@ -47,6 +48,7 @@ export const filters: Record<string, (value: never, ...args: never[]) => unknown
   requestNormalization,
   localSettings,
   upstreamSettings,
+  upstreamPlan,
   exposeListeners,
   exposeSources,
   accessLogs,

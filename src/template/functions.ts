@@ -8,6 +8,7 @@ import { AgentServiceDependency, type ProxyService, type Upstream } from '../dep
 import { IntentionDefaultDependency } from '../dependency/agent-self.ts'
 import { AgentAddressDependency } from '../dependency/agent-address.ts'
 import { ConfigEntryDependency } from '../dependency/config-entry.ts'
+import { DiscoveryChainDependency, type CompiledChain } from '../dependency/discovery-chain.ts'
 import type { JsonObject } from '../consul/schema.ts'
 import { CaRootsDependency, type CaRoots } from '../dependency/ca-roots.ts'
 import type { Dependency } from '../dependency/dependency.ts'
@@ -37,6 +38,9 @@ export interface Instance {
 }
 
 export type UpstreamWithInstances = Upstream & { Instances: Instance[] }
+
+/** `discoveryChain(u)`: the compiled chain and every instance of each target it names, with health, not yet routed. */
+export type ChainWithInstances = CompiledChain & { TargetInstances: Record<string, Omit<Instance, 'Weight'>[]> }
 
 /** Holds the tracker of the render in progress; globals read through it. */
 export interface RenderScope {
@@ -77,6 +81,21 @@ export function createFunctions(scope: RenderScope): Record<string, (...args: ne
       const trustDomain = caRoots()?.TrustDomain ?? ''
       return proxy.Proxy.Upstreams.map((u) => ({ ...u, Instances: instancesOf(u, read, trustDomain) }))
     },
+    /** The upstream's compiled discovery chain with its targets' instances; null for a prepared query. */
+    discoveryChain: (u: Upstream): ChainWithInstances | null => {
+      if (!u || u.DestinationType === 'prepared_query') return null
+      const override = typeof u.Config.protocol === 'string' ? u.Config.protocol : ''
+      const chain = read(new DiscoveryChainDependency(u.DestinationName, u.Datacenter, override))
+      if (!chain) return null
+      const trustDomain = caRoots()?.TrustDomain ?? ''
+      const TargetInstances: ChainWithInstances['TargetInstances'] = {}
+      for (const [id, t] of Object.entries(chain.Targets)) {
+        const dc = u.Datacenter || t.Datacenter !== chain.Datacenter ? t.Datacenter : ''
+        const entries = read(new HealthConnectDependency(t.Service, dc, t.Filter)) ?? []
+        TargetInstances[id] = entries.map((e) => instanceOf(e, trustDomain, t.Datacenter || e.Datacenter))
+      }
+      return { ...chain, TargetInstances }
+    },
     intentionDefault: (name?: string): string => {
       const svc = destination(name)
       return (svc && read(new IntentionDefaultDependency(svc))?.Action) || ''
@@ -111,19 +130,21 @@ function instancesOf(u: Upstream, read: <T>(dep: Dependency<T>) => T | undefined
       ? new PreparedQueryDependency(u.DestinationName, u.Datacenter)
       : new HealthConnectDependency(u.DestinationName, u.Datacenter)
   const entries = read(dep) ?? []
-  return routedInstances(entries.map((e) => {
-    const serviceName = proxiedName(e)
-    return {
-      Address: e.Address,
-      Port: e.Port,
-      Node: e.Node,
-      ID: e.ID,
-      Weights: e.Weights,
-      Status: e.Status,
-      ServiceName: serviceName,
-      ServiceURI: trustDomain ? `spiffe://${trustDomain}/ns/default/dc/${u.Datacenter || e.Datacenter}/svc/${serviceName}` : '',
-    }
-  }))
+  return routedInstances(entries.map((e) => instanceOf(e, trustDomain, u.Datacenter || e.Datacenter)))
+}
+
+function instanceOf(e: HealthEntry, trustDomain: string, datacenter: string): Omit<Instance, 'Weight'> {
+  const serviceName = proxiedName(e)
+  return {
+    Address: e.Address,
+    Port: e.Port,
+    Node: e.Node,
+    ID: e.ID,
+    Weights: e.Weights,
+    Status: e.Status,
+    ServiceName: serviceName,
+    ServiceURI: trustDomain ? `spiffe://${trustDomain}/ns/default/dc/${datacenter}/svc/${serviceName}` : '',
+  }
 }
 
 /** The identity a Connect instance presents: the service behind the proxy, or itself if native. */

@@ -15,8 +15,17 @@ const MAX_WEIGHT = 256
 
 /** The instances that get traffic, each with its `Weight` (1-256). */
 export function routedInstances(all: Omit<Instance, 'Weight'>[]): Instance[] {
-  const weighted = all.map((i) => ({ ...i, Weight: Math.min(MAX_WEIGHT, i.Status === 'warning' ? i.Weights.Warning : i.Weights.Passing) }))
-  const healthy = weighted.filter((i) => i.Status !== 'critical' && i.Weight > 0)
+  const healthy = healthyInstances(all)
   if (healthy.length > 0) return healthy
-  return weighted.map((i) => ({ ...i, Weight: Math.max(1, Math.min(MAX_WEIGHT, i.Weights.Passing)) }))
+  return all.map((i) => ({ ...i, Weight: Math.max(1, Math.min(MAX_WEIGHT, i.Weights.Passing)) }))
+}
+
+/**
+ * Only the healthy ones, with no panic routing: a discovery chain's failover
+ * target must see its predecessor empty to take over, as Envoy's priority
+ * levels do (template/chain-plan.ts).
+ */
+export function healthyInstances(all: Omit<Instance, 'Weight'>[]): Instance[] {
+  const weighted = all.map((i) => ({ ...i, Weight: Math.min(MAX_WEIGHT, i.Status === 'warning' ? i.Weights.Warning : i.Weights.Passing) }))
+  return weighted.filter((i) => i.Status !== 'critical' && i.Weight > 0)
 }

@@ -35,7 +35,10 @@ for (const protocol of ['http', 'tcp'] as const) {
     })
     t.equal(rogue.status, 200, 'impostor registered')
     await eventually(() => mesh.sidecars.web.output().includes('rendered'), 5_000)
-    await eventually(() => readFileSync(join(mesh.dirs.web, 'haproxy.cfg'), 'utf8').includes(`:${evilPublic} `), 10_000, 'the impostor in web\'s config')
+    // 20 s, with web's log on failure: a CI run under load once waited more than 10 s here.
+    await eventually(() => readFileSync(join(mesh.dirs.web, 'haproxy.cfg'), 'utf8').includes(`:${evilPublic} `), 20_000, 'the impostor in web\'s config').catch((err) => {
+      throw new Error(`${(err as Error).message}\nweb's sidecar:\n${mesh.sidecars.web.output().slice(-3000)}`)
+    })
     await new Promise((r) => setTimeout(r, 500))
 
     const outcomes: Outcome[] = []

@@ -36,6 +36,8 @@ export interface ServiceSpec {
   expose?: Record<string, unknown>
   /** The service's own checks (e.g. an HTTP check that `Expose.Checks` exposes). */
   checks?: Array<Record<string, unknown>>
+  /** Service.Meta of the service and its sidecar (what a resolver subset filters on). */
+  meta?: Record<string, string>
 }
 
 export interface ConsulOptions {
@@ -116,9 +118,11 @@ export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAg
         Port: s.port,
         Address: s.address ?? '127.0.0.1',
         ...(s.checks ? { Checks: s.checks } : {}),
+        ...(s.meta ? { Meta: s.meta } : {}),
         Connect: {
           SidecarService: {
             Port: s.sidecarPort,
+            ...(s.meta ? { Meta: s.meta } : {}),
             Proxy: { Upstreams: s.upstreams ?? [], Config: s.proxyConfig ?? {}, LocalServiceAddress: '127.0.0.1', ...(s.expose ? { Expose: s.expose } : {}) },
             // A passing TTL check replaces Consul's default TCP check, which would stay
             // critical (and hide the instance) until something listens on the port.

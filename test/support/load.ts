@@ -23,6 +23,8 @@ export interface LoadOptions {
   concurrency?: number
   deadlineMs?: number
   maxRequests?: number
+  /** The HTTP path requested (default /load). */
+  path?: string
 }
 
 export interface Load {
@@ -51,7 +53,7 @@ export function startLoad(o: LoadOptions): Load {
       if (o.mode === 'tcp') {
         const r = await tcpRoundTrip(o.port, 'ping\n')
         record(r.ok ? { ok: true, body: r.body } : { ok: false, kind: r.error })
-      } else record(await keepAliveGet(agent, o.port))
+      } else record(await keepAliveGet(agent, o.port, o.path ?? '/load'))
     }
   }
   const loops = Array.from({ length: o.concurrency ?? 4 }, loop)
@@ -66,9 +68,9 @@ export function startLoad(o: LoadOptions): Load {
   }
 }
 
-function keepAliveGet(agent: Agent, port: number): Promise<{ ok: true; body: string } | { ok: false; kind: string }> {
+function keepAliveGet(agent: Agent, port: number, path: string): Promise<{ ok: true; body: string } | { ok: false; kind: string }> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/load', agent, timeout: 5_000 }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, agent, timeout: 5_000 }, (res) => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (d) => (body += d))

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// Records the compiled discovery chains the unit tests of src/template/chain-plan.ts read
+// (test/fixtures/chains/*.json): a real `consul agent -dev` (.cache/bin/consul) on loopback,
+// the config entries of each case written to it, and its answer to
+// GET /v1/discovery-chain/<service> saved as it came. Run again when Consul's version changes:
+//   node scripts/record-chains.mjs
+import { spawn } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const out = join(root, 'test/fixtures/chains')
+
+const resolverApi = { Kind: 'service-resolver', Name: 'api', ConnectTimeout: '3s', DefaultSubset: 'v1', Subsets: { v1: { Filter: 'Service.Meta.version == v1' }, v2: { Filter: 'Service.Meta.version == v2', OnlyPassing: true } } }
+const http = (name) => ({ Kind: 'service-defaults', Name: name, Protocol: 'http' })
+const cases = {
+  default: { service: 'api', entries: [] },
+  router: {
+    service: 'api',
+    entries: [http('api'), http('apinext'), resolverApi, {
+      Kind: 'service-router',
+      Name: 'api',
+      Routes: [
+        { Match: { HTTP: { PathPrefix: '/v2/' } }, Destination: { Service: 'apinext', PrefixRewrite: '/' } },
+        { Match: { HTTP: { Header: [{ Name: 'x-canary', Exact: '1' }], Methods: ['GET', 'HEAD'] } }, Destination: { ServiceSubset: 'v2', RequestHeaders: { Set: { 'x-route': 'canary' } } } },
+        { Match: { HTTP: { PathRegex: '/items/[0-9]+', QueryParam: [{ Name: 'debug', Present: true }] } }, Destination: { ServiceSubset: 'v1', RequestTimeout: '1500ms', NumRetries: 2, RetryOnStatusCodes: [503, 504] } },
+      ],
+    }],
+  },
+  splitter: {
+    service: 'api',
+    entries: [http('api'), resolverApi, { Kind: 'service-splitter', Name: 'api', Splits: [{ Weight: 90.5, ServiceSubset: 'v1' }, { Weight: 9.5, ServiceSubset: 'v2', ResponseHeaders: { Add: { 'x-split': 'v2' } } }] }],
+  },
+  failover: {
+    service: 'apinext',
+    entries: [{ Kind: 'service-resolver', Name: 'apinext', ConnectTimeout: '2s', Failover: { '*': { Service: 'apibackup' } }, LoadBalancer: { Policy: 'ring_hash', HashPolicies: [{ Field: 'header', FieldValue: 'x-user' }] } }],
+  },
+  redirect: { service: 'apiold', entries: [{ Kind: 'service-resolver', Name: 'apiold', Redirect: { Service: 'api' } }] },
+}
+
+const port = () => new Promise((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const p = s.address().port
+    s.close(() => resolve(p))
+  })
+})
+
+const [httpPort, serfLan, serfWan, server] = [await port(), await port(), await port(), await port()]
+const consul = spawn(join(root, '.cache/bin/consul'), ['agent', '-dev', '-bind', '127.0.0.1', '-client', '127.0.0.1', '-http-port', String(httpPort), '-serf-lan-port', String(serfLan), '-serf-wan-port', String(serfWan), '-server-port', String(server), '-grpc-port', '-1', '-dns-port', '-1'], { stdio: 'ignore' })
+const api = async (method, path, body) => {
+  const res = await fetch(`http://127.0.0.1:${httpPort}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body) })
+  const text = await res.text()
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`)
+  return text
+}
+try {
+  for (let i = 0; ; i++) {
+    try {
+      await api('GET', '/v1/connect/ca/roots')
+      break
+    } catch (err) {
+      if (i > 100) throw err
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+  mkdirSync(out, { recursive: true })
+  for (const [name, c] of Object.entries(cases)) {
+    for (const kind of ['service-router', 'service-splitter', 'service-resolver', 'service-defaults']) {
+      for (const svc of ['api', 'apinext', 'apiold']) await api('DELETE', `/v1/config/${kind}/${svc}`)
+    }
+    for (const e of c.entries) await api('PUT', '/v1/config', e)
+    const chain = JSON.parse(await api('GET', `/v1/discovery-chain/${c.service}`))
+    writeFileSync(join(out, `${name}.json`), JSON.stringify({ entries: c.entries, ...chain }, null, 2) + '\n')
+    console.log(`recorded ${name}: ${Object.keys(chain.Chain.Nodes).length} nodes, ${Object.keys(chain.Chain.Targets).length} targets`)
+  }
+} finally {
+  consul.kill('SIGKILL')
+}
