@@ -8,8 +8,9 @@
 -- the source service up in the intentions map the renderer keeps current (exact name, then
 -- `*`), and only when the map has no answer asks `POST /v1/agent/connect/authorize` through
 -- the non-blocking `core.httpclient`, caching that answer per source for 30 s or until the
--- map's `@version` changes. Outbound, the `lua.mesh_peer_svc` fetch names the upstream's
--- service so the config can refuse an impostor. Every failure (malformed DER, odd URI, agent
+-- map's `@version` changes. Outbound, the `lua.mesh_peer_svc` fetch (tcp) names the upstream's
+-- service so the config can refuse an impostor; HTTP upstreams look the server certificate's
+-- fingerprint up in the map and call `mesh_learn_peer` only for one they have not seen. Every failure (malformed DER, odd URI, agent
 -- error, timeout, non-200, unparsable body, Lua error) ends in "deny"; nothing here raises.
 --
 -- Two worlds. Under plain lua5.3 (no global `core`) the file only returns the module table of
@@ -556,6 +557,20 @@ function M.new_peer_cache(state, max)
   end
 end
 
+-- The key under which the intentions map remembers a server certificate already checked:
+-- its SHA-1 fingerprint as HAProxy's `ssl_s_sha1,hex,concat(@peer)` prints it (uppercase hex).
+-- No service name contains "@", so the key never meets a source's row.
+function M.peer_key(sha1)
+  return (sha1:gsub(".", function(c) return string.format("%02X", c:byte()) end)) .. "@peer"
+end
+
+-- What the map remembers for a server certificate: its service when the trust domain is
+-- ours, else "!" (which no expected service equals, so its responses stay denied).
+function M.learn_peer(state, der)
+  local svc = M.peer_svc(state, der)
+  return svc ~= "" and svc or "!"
+end
+
 -- HAProxy -----------------------------------------------------------------------------------
 
 local function read_file(path)
@@ -597,6 +612,17 @@ local function register()
     log = function(msg) core.log(core.warning, msg .. "\n") end }
   core.register_action("authorize", { "tcp-req", "http-req" }, M.new_authorizer(deps), 0)
   core.register_action("authorize_l7", { "http-req" }, M.new_l7_authorizer(deps), 0)
+  -- HTTP upstreams look a server certificate up by fingerprint in the map (native, per
+  -- response) and call this only for one not seen yet: it parses the URI SAN once and adds the
+  -- answer to the map, shared by every thread. A reload or a new intentions map starts afresh.
+  core.register_action("mesh_learn_peer", { "http-res" }, function(txn)
+    local ok, svc = pcall(function()
+      local value = M.learn_peer(state, txn.f:ssl_s_der())
+      core.set_map(path, M.peer_key(txn.f:ssl_s_sha1()), value)
+      return value
+    end)
+    txn:set_var("txn.mesh_peer", ok and svc or "!")
+  end, 0)
   local peer_svc = M.new_peer_cache(state)
   core.register_fetches("mesh_peer_svc", function(txn)
     local ok, svc = pcall(peer_svc, { serial = function() return txn.f:ssl_s_serial() end,

@@ -2,12 +2,15 @@
  * Upstream identity: a registration that claims to be an `api` instance but
  * is really another service's sidecar (a valid mesh certificate, the wrong
  * SPIFFE id) must never hand its answers to web's app. The chain check alone
- * would accept it; lua.mesh_peer_svc on the server certificate refuses it.
+ * would accept it; the identity check on the server certificate refuses it
+ * (HTTP: its fingerprint looked up in the map, learned once by Lua; tcp:
+ * lua.mesh_peer_svc per connection).
  */
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { runtimeCommand } from '../../src/exec/haproxy/runtime-api.ts'
 import { httpApp, tcpApp } from '../support/apps.ts'
 import { freePort } from '../support/ports.ts'
 import { startMesh } from '../support/mesh.ts'
@@ -53,6 +56,9 @@ for (const protocol of ['http', 'tcp'] as const) {
     if (protocol === 'http') {
       // The response is what is checked, so each request refused reached the impostor's app.
       t.ok(evilApp.hits() > 0, `the impostor's app answered ${evilApp.hits()} times: only the identity check kept those answers from web's app`)
+      // Each server certificate was checked once by Lua, then looked up by fingerprint.
+      const learned = (await runtimeCommand(join(mesh.dirs.web, 'haproxy.sock'), `show map ${join(mesh.dirs.web, 'intentions.map')}`)).split('\n').filter((l) => /@peer /.test(l))
+      t.same(learned.map((l) => l.split(' ').at(-1)).sort(), ['api', 'evil'], "web's map learned one fingerprint per server certificate: api's and the impostor's", { learned })
     } else {
       // tcp-response rules run as soon as the connection to the impostor is up (its certificate
       // is known then), so web often hangs up before a byte of the request reaches its app:

@@ -494,7 +494,7 @@ end)
 
 -- Loads authorize.lua as HAProxy would, with fake core/Map/os; returns what it registered.
 local function load_in_fake_haproxy(env, map_entries, answer)
-  local reg = { actions = {}, fetches = {}, logs = {}, posts = {} }
+  local reg = { actions = {}, fetches = {}, logs = {}, posts = {}, set_maps = {} }
   local fake_core = {
     warning = 4,
     log = function(_, msg) reg.logs[#reg.logs + 1] = msg end,
@@ -503,6 +503,7 @@ local function load_in_fake_haproxy(env, map_entries, answer)
       reg.actions[name] = { kinds = kinds, fn = fn, nargs = nargs }
     end,
     register_fetches = function(name, fn) reg.fetches[name] = fn end,
+    set_map = function(file, key, value) reg.set_maps[#reg.set_maps + 1] = { file, key, value } end,
     httpclient = function()
       return { post = function(_, req) reg.posts[#reg.posts + 1] = req; return answer end }
     end,
@@ -555,6 +556,29 @@ case("under HAProxy the fetch returns the server's svc or an empty string", func
   eq(fetch({ f = { ssl_s_der = function() return nil end, ssl_s_serial = function() return nil end, ssl_s_i_dn = function() return nil end } }), "")
   eq(fetch({ f = { ssl_s_der = function() error("no ssl") end } }), "")
   ok(reg.logs[1] and reg.logs[1]:find("agent lookups disabled", 1, true), "warned about agent")
+end)
+
+case("the peer key is the fingerprint in HAProxy's uppercase hex, with a suffix no service name has", function()
+  eq(M.peer_key("\0\171\255\1"), "00ABFF01@peer")
+  eq(M.learn_peer({ table = { ["@trust_domain"] = TD } }, LEAF_DER), "web")
+  eq(M.learn_peer({ table = { ["@trust_domain"] = "x.consul" } }, LEAF_DER), "!", "another trust domain never equals a service")
+  eq(M.learn_peer({ table = { ["@trust_domain"] = TD } }, "junk"), "!")
+end)
+
+case("under HAProxy mesh_learn_peer (http-res) adds the certificate to the map and sets txn.mesh_peer", function()
+  local reg = load_in_fake_haproxy({ MESHPLATE_INTENTIONS_MAP = "/m.map" }, base_map(), nil)
+  local a = reg.actions.mesh_learn_peer
+  ok(a, "action registered"); eq(a.kinds[1], "http-res"); eq(a.nargs, 0)
+  local txn = fake_txn(LEAF_DER)
+  txn.f.ssl_s_der = function() return LEAF_DER end
+  txn.f.ssl_s_sha1 = function() return "\18\52" end
+  a.fn(txn)
+  eq(txn.vars["txn.mesh_peer"], "web")
+  eq(reg.set_maps[1][1], "/m.map"); eq(reg.set_maps[1][2], "1234@peer"); eq(reg.set_maps[1][3], "web")
+  local broken = fake_txn(LEAF_DER)
+  broken.f.ssl_s_sha1 = function() error("no ssl") end
+  a.fn(broken)
+  eq(broken.vars["txn.mesh_peer"], "!", "an error fails closed")
 end)
 
 case("a table decision stamps sess.mesh_version; an agent decision does not", function()

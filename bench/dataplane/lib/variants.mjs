@@ -18,7 +18,11 @@ const AUTH = [
   [/^\s*tcp-request content set-var\(txn\.mesh_/, false],
   [/^\s*acl mesh_/, false],
 ]
-const PEER = [[/^\s*(http-response|tcp-response content) .*\blua\.mesh_peer_svc\b/, true]]
+const PEER = [
+  [/^\s*tcp-response content .*\blua\.mesh_peer_svc\b/, true],
+  // HTTP: the fingerprint lookup, the learning call and the deny.
+  [/^\s*http-response .*\b(txn\.mesh_peer|lua\.mesh_learn_peer)\b/, true],
+]
 const LOG = [/^\s*log global\s*$/, '    no log']
 
 /** What each variant changes: line patterns dropped, and [pattern, replacement] pairs. */
@@ -26,7 +30,7 @@ export const VARIANTS = {
   shipped: { about: 'templates/haproxy as shipped', drop: [], replace: [] },
   noauth: { about: 'without the inbound authorization lines (`tcp-request content` lua.authorize and reject, the HTTP deny answers and L7 rule, and the version check that only feeds them)', drop: AUTH, replace: [] },
   nolog: { about: '`no log` instead of `log global` in defaults (no request/connection log lines)', drop: [], replace: [LOG] },
-  nopeer: { about: 'without the Lua check of the upstream identity (`http-response deny` / `tcp-response content reject unless { lua.mesh_peer_svc ... }`)', drop: PEER, replace: [] },
+  nopeer: { about: 'without the upstream identity check (HTTP: the fingerprint lookup, `lua.mesh_learn_peer` and `http-response deny`; tcp: `tcp-response content reject unless { lua.mesh_peer_svc ... }`)', drop: PEER, replace: [] },
   lean: { about: 'noauth + nolog + nopeer together', drop: [...AUTH, ...PEER], replace: [LOG] },
 }
 
