@@ -6,7 +6,7 @@
  * the JSON they receive.
  */
 import { readFileSync } from 'node:fs'
-import { Agent, request, type Dispatcher } from 'undici'
+import { Agent, type Dispatcher } from './undici.ts'
 import { ConsulHttpError, ConsulResponseError, ConsulUnreachableError, errorLine } from '../errors.ts'
 import { parseConsulAddress, type ConsulAddress } from './address.ts'
 
@@ -102,11 +102,12 @@ export class ConsulClient {
     const combined = signal ? AbortSignal.any([signal, timer]) : timer
     let res: Dispatcher.ResponseData
     try {
-      res = await request(`${this.address.origin}${path}${qs ? `?${qs}` : ''}`, {
+      res = await this.#dispatcher.request({
+        origin: this.address.origin,
+        path: `${path}${qs ? `?${qs}` : ''}`,
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        dispatcher: this.#dispatcher,
         signal: combined,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
