@@ -55,7 +55,8 @@ job "meshplate-mesh-exec" {
           config {
             command = "/usr/bin/node"
             args = [
-              "/opt/meshplate/dist/cli.js", "sidecar", "--sidecar-for", "api", "--dir", "${NOMAD_TASK_DIR}/mesh",
+              # --max-semi-space-size=1: what dist/cli.js's shebang gives `meshplate` (README: "Footprint").
+              "--max-semi-space-size=1", "/opt/meshplate/dist/cli.js", "sidecar", "--sidecar-for", "api", "--dir", "${NOMAD_TASK_DIR}/mesh",
               "--override-dir", "${NOMAD_ALLOC_DIR}/meshplate", "--log-format", "json",
             ]
           }
@@ -147,7 +148,8 @@ job "meshplate-mesh-exec" {
           config {
             command = "/usr/bin/node"
             args = [
-              "/opt/meshplate/dist/cli.js", "sidecar", "--sidecar-for", "web", "--dir", "${NOMAD_TASK_DIR}/mesh",
+              # --max-semi-space-size=1: what dist/cli.js's shebang gives `meshplate` (README: "Footprint").
+              "--max-semi-space-size=1", "/opt/meshplate/dist/cli.js", "sidecar", "--sidecar-for", "web", "--dir", "${NOMAD_TASK_DIR}/mesh",
               "--override-dir", "${NOMAD_ALLOC_DIR}/meshplate", "--log-format", "json",
             ]
           }

@@ -94,7 +94,7 @@ async function main() {
   const logs = {}
   for (const svc of ['api', 'web']) {
     say(`starting meshplate sidecar --sidecar-for ${svc}`)
-    logs[svc] = start(`${svc}-sidecar`, process.execPath, [join(root, 'dist/cli.js'), 'sidecar', '--sidecar-for', svc, '--consul-addr', addr, '--dir', join(work, svc)])
+    logs[svc] = start(`${svc}-sidecar`, process.execPath, ['--max-semi-space-size=1', join(root, 'dist/cli.js'), 'sidecar', '--sidecar-for', svc, '--consul-addr', addr, '--dir', join(work, svc)])
   }
   await until(async () => (await get(webPort)).status === 200, 30_000, 'web -> api through the sidecars')
   say(`curl http://127.0.0.1:${webPort}/  ->  ${(await get(webPort)).body.trim()}`)

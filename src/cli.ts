@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 /**
  * The thin CLI switch (the tap pattern): yargs parses flags, each command is
  * imported lazily, and errors become one line plus `process.exitCode`
@@ -10,6 +10,9 @@ import { hideBin } from 'yargs/helpers'
 import { execFlags, renderFlags, sidecarFlags } from './commands/flags.ts'
 import { MeshplateError } from './errors.ts'
 
+// The shebang's --max-semi-space-size=1 (MB) keeps V8's young generation small: a daemon that
+// allocates little per second does not need 16 MB semi-spaces (README: "Footprint"). Launchers
+// that run `node dist/cli.js` pass it themselves (the Nomad jobs, the demo, tests, benchmarks).
 // undici parses HTTP with llhttp compiled to WebAssembly. V8's optimising tier for it costs
 // about 34 MB of peak RSS (bench/RESULTS.md) for no gain at a few requests per second; the
 // baseline compiler is enough. Set before any command (and so undici) is imported.

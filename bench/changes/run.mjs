@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 import { startConsul } from '../dataplane/lib/consul.mjs'
 import { machine, requirePeers } from '../dataplane/lib/preflight.mjs'
 import { killAllNow, start, stopAll } from '../dataplane/lib/procs.mjs'
-import { buildDist, freePorts, until as untilPolled, writeSection } from '../lib/shared.mjs'
+import { buildDist, freePorts, NODE_FLAGS, until as untilPolled, writeSection } from '../lib/shared.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
 const arg = (name, fallback) => {
@@ -94,7 +94,7 @@ async function main() {
     await registerAs(consul, 'web-b', 9, webBPublic, [{ DestinationName: 'api', LocalBindPort: upB }])
     const cli = join(root, 'dist/cli.js')
     const addr = ['--consul-addr', consul.addr]
-    const sidecar = (id) => start(process.execPath, [cli, 'sidecar', '--sidecar-for', id, ...addr, '--dir', join(work, id), '--haproxy', bins.haproxy], { logFile: join(work, `${id}.log`) })
+    const sidecar = (id) => start(process.execPath, [...NODE_FLAGS, cli, 'sidecar', '--sidecar-for', id, ...addr, '--dir', join(work, id), '--haproxy', bins.haproxy], { logFile: join(work, `${id}.log`) })
     for (const id of ['api-1', 'api-2', 'web-a']) sidecar(id)
     // The "before" variant: the same files and HAProxy, reloaded on every haproxy.cfg change.
     const preset = sidecarConfig({ dir: join(work, 'web-b'), templateDir: join(root, 'templates/haproxy'), luaDir: join(root, 'lua'), haproxy: bins.haproxy, vars: {} })
@@ -104,7 +104,7 @@ async function main() {
       exec: { ...preset.exec, haproxyMasterSocket: undefined },
     }
     writeFileSync(join(work, 'web-b.json'), JSON.stringify(reloading))
-    start(process.execPath, [cli, 'run', '--config', join(work, 'web-b.json'), '--sidecar-for', 'web-b', ...addr], { logFile: join(work, 'web-b.log') })
+    start(process.execPath, [...NODE_FLAGS, cli, 'run', '--config', join(work, 'web-b.json'), '--sidecar-for', 'web-b', ...addr], { logFile: join(work, 'web-b.log') })
     const variants = [
       { name: 'runtime API (shipped)', port: upA, log: join(work, 'web-a.log') },
       { name: 'reload every change (before)', port: upB, log: join(work, 'web-b.log') },

@@ -25,7 +25,7 @@ import { Worker } from 'node:worker_threads'
 import { startConsul } from '../dataplane/lib/consul.mjs'
 import { machine, requirePeers } from '../dataplane/lib/preflight.mjs'
 import { childrenOf, commOf, killAllNow, rssMb, start, stopAll } from '../dataplane/lib/procs.mjs'
-import { buildDist, freePorts } from '../lib/shared.mjs'
+import { buildDist, freePorts, NODE_FLAGS } from '../lib/shared.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
 const opt = (name, fallback) => {
@@ -131,7 +131,7 @@ async function main() {
   const cli = join(root, 'dist/cli.js')
   const sidecars = Object.fromEntries(['api', 'api-2', 'web', 'other'].map((id) => [
     id,
-    start(process.execPath, [cli, 'sidecar', '--sidecar-for', id, '--consul-addr', consul.addr, '--dir', join(work, id), '--haproxy', bins.haproxy], { logFile: join(work, `${id}.log`) }),
+    start(process.execPath, [...NODE_FLAGS, cli, 'sidecar', '--sidecar-for', id, '--consul-addr', consul.addr, '--dir', join(work, id), '--haproxy', bins.haproxy], { logFile: join(work, `${id}.log`) }),
   ]))
   const deadline = Date.now() + 60_000
   while (!['api', 'api-2', 'web', 'other'].every((id) => /HAProxy ready/.test(sidecars[id].log()))) {

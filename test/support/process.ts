@@ -18,7 +18,7 @@ export interface Running {
 export function meshplate(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Running {
   // A sidecar runs the HAProxy under test (MESHPLATE_TEST_HAPROXY), unless the test names one.
   if (args[0] === 'sidecar' && !args.includes('--haproxy')) args = [...args, '--haproxy', binary('haproxy')]
-  const proc = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd })
+  const proc = spawn(process.execPath, ['--max-semi-space-size=1', cliPath, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd })
   let out = ''
   proc.stdout!.on('data', (d) => (out += d))
   proc.stderr!.on('data', (d) => (out += d))

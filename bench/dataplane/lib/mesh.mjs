@@ -10,7 +10,7 @@ import { freePorts } from './consul.mjs'
 import { idealConfigs, startHaproxy } from './haproxy.mjs'
 import { haproxyTree, start } from './procs.mjs'
 import { makeVariant } from './variants.mjs'
-import { sleep, until } from '../../lib/shared.mjs'
+import { NODE_FLAGS, sleep, until } from '../../lib/shared.mjs'
 
 
 /** Registers and starts every rendered pair; resolves once each sidecar's HAProxy is up. */
@@ -27,7 +27,7 @@ export async function startRenderedPairs({ consul, bins, root, work, appPort, sp
     const hop = (svc, role) => {
       const dir = join(work, `${spec.key}-${role}`)
       mkdirSync(dir, { recursive: true })
-      const args = [join(root, 'dist/cli.js'), 'sidecar', '--sidecar-for', svc, '--consul-addr', consul.addr, '--dir', dir, '--haproxy', bins.haproxy]
+      const args = [...NODE_FLAGS, join(root, 'dist/cli.js'), 'sidecar', '--sidecar-for', svc, '--consul-addr', consul.addr, '--dir', dir, '--haproxy', bins.haproxy]
       if (templateDir) args.push('--template-dir', templateDir)
       const proc = start(process.execPath, args, { logFile: join(work, `${spec.key}-${role}.log`), niced: true })
       return { role, svc, dir, proc, sock: join(dir, 'haproxy.sock'), meshplatePid: proc.pid }

@@ -2,6 +2,7 @@
 // quiescence (none), log level warn, an equivalent template each, and a
 // clean environment (no CONSUL_HTTP_* from the caller's shell).
 import { join } from 'node:path'
+import { NODE_FLAGS } from '../../lib/shared.mjs'
 import { start } from './procs.mjs'
 
 function cleanEnv() {
@@ -18,7 +19,7 @@ export function makeTools({ root, consulTemplateBin, addr }) {
   const env = cleanEnv()
   const templates = join(root, 'bench/renderer/templates')
   const cli = join(root, 'dist/cli.js')
-  const mp = (mode, tpl, out) => [cli, mode, '--consul-addr', addr, '--log-level', 'warn', '-t', `${tpl}:${out}`]
+  const mp = (mode, tpl, out) => [...NODE_FLAGS, cli, mode, '--consul-addr', addr, '--log-level', 'warn', '-t', `${tpl}:${out}`]
   const ct = (extra, tpl, out) => ['-consul-addr', addr, '-log-level', 'warn', '-wait=0s', ...extra, '-template', `${tpl}:${out}`]
   return [
     {
