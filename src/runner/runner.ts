@@ -19,6 +19,7 @@ import type { Brain } from '../template/brain.ts'
 import type { Template } from '../template/template.ts'
 import { Watcher } from '../watch/watcher.ts'
 import type { ViewOptions } from '../watch/view.ts'
+import { IdleGc } from './idle-gc.ts'
 import { Quiescence } from './quiescence.ts'
 import { WriteRetry, writeRendered } from './write.ts'
 
@@ -60,6 +61,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
   #running: Promise<BatchResult> | undefined
   #again = false
   #stopped = false
+  #idleGc = new IdleGc()
 
   constructor(readonly deps: RunnerDeps) {
     super()
@@ -148,6 +150,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
       result.errors.push(...(await this.#apply(changed)))
     }
     if (!this.#stopped) this.#writeRetry.after(result)
+    if (!this.#stopped) this.#idleGc.after()
     this.emit('batch', result)
     return result
   }
@@ -176,6 +179,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
     this.#stopped = true
     this.#quiet.cancel()
     this.#writeRetry.cancel()
+    this.#idleGc.cancel()
     await this.#running
     await this.watcher?.stop()
   }

@@ -1,0 +1,36 @@
+/**
+ * One full garbage collection when the process has gone quiet after a batch.
+ * V8 grows its old generation ahead of need and collects it under pressure,
+ * not when idle, so a long-running sidecar that has parsed large answers keeps
+ * their garbage resident for good: in bench/footprint, 20 changes of a
+ * 1,000-instance upstream left meshplate 35 MB larger. A collection a couple
+ * of seconds after the last batch costs a few milliseconds of CPU and hands
+ * that memory back; at most one per `minIntervalMs`, so constant churn costs
+ * little. `gc()` is enabled at run time, so no launcher needs a flag for it.
+ */
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+
+setFlagsFromString('--expose-gc')
+const collect = runInNewContext('gc') as () => void
+
+export class IdleGc {
+  #timer: NodeJS.Timeout | undefined
+  #last = 0
+
+  constructor(readonly quietMs = 2_000, readonly minIntervalMs = 30_000) {}
+
+  /** A batch ended: collect once `quietMs` pass with no further batch (and not sooner than minIntervalMs after the last). */
+  after(): void {
+    clearTimeout(this.#timer)
+    const wait = Math.max(this.quietMs, this.#last + this.minIntervalMs - Date.now())
+    this.#timer = setTimeout(() => {
+      this.#last = Date.now()
+      collect()
+    }, wait).unref()
+  }
+
+  cancel(): void {
+    clearTimeout(this.#timer)
+  }
+}
