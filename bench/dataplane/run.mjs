@@ -2,15 +2,17 @@
 // The dataplane benchmark: what a request pays to cross two meshplate sidecars
 // (web's upstream listener -> web sidecar -> api sidecar -> app, rendered from a
 // real Consul agent exactly as shipped), against the app alone and against the
-// same two hops written by hand as a minimal HAProxy pair ("ideal"). Template
-// variants (authorization, logging or the upstream identity check removed) tell
-// where the difference goes. Every path is measured in the same run, in rotated
+// same two hops written by hand as a minimal HAProxy pair ("ideal"), and, in
+// tcp, against Consul's built-in proxy on the same path (`consul connect proxy
+// -sidecar-for`, L4 only), the peer meshplate replaces. Template variants
+// (authorization, logging or the upstream identity check removed) tell where
+// the difference goes. Every path is measured in the same run, in rotated
 // order, three rounds, medians. Prints a Markdown table and rewrites the
 // "Dataplane" section of bench/RESULTS.md. Everything it starts is stopped at
 // the end, on failure and on Ctrl-C. Provisions nothing: it refuses when
 // consul, haproxy or wrk is missing.
 // Usage: node bench/dataplane/run.mjs [--quick] [--no-build] [--no-write] [--json FILE] [--nice N]
-//   --nice N: nice value for the measured processes (HAProxy, meshplate, wrk); default -10 when
+//   --nice N: nice value for the measured processes (HAProxy, meshplate, Consul's proxies, wrk); default -10 when
 //   run as root, so that other work on a shared machine disturbs the figures less; 0 turns it off.
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -20,7 +22,7 @@ import { fileURLToPath } from 'node:url'
 import { startConsul, freePorts } from './lib/consul.mjs'
 import { appConfig, BODY_BYTES, startHaproxy } from './lib/haproxy.mjs'
 import { measure, memory, waitQuiet } from './lib/measure.mjs'
-import { probe, startIdealPair, startRenderedPairs } from './lib/mesh.mjs'
+import { probe, startConsulPair, startIdealPair, startRenderedPairs } from './lib/mesh.mjs'
 import { build, machine, requirePeers } from './lib/preflight.mjs'
 import { haproxyTree, killAllNow, setNice, stop, stopAll } from './lib/procs.mjs'
 import { report, writeResults } from './lib/report.mjs'
@@ -54,12 +56,12 @@ const RENDERED = {
 
 /** The three load shapes and the paths each one is run through. */
 const TESTS = [
-  { name: 'latency', connections: 1, close: false, paths: ['direct', 'ideal-tcp', 'tcp', 'ideal-http', 'http', 'http-lean'] },
-  { name: 'throughput', connections: 16, close: false, paths: ['direct', 'ideal-tcp', 'tcp', 'ideal-http', 'http', 'http-noauth', 'http-nolog', 'http-nopeer', 'http-lean'] },
-  { name: 'newconn', connections: 16, close: true, paths: ['direct', 'ideal-tcp', 'tcp', 'tcp-noauth', 'tcp-lean', 'ideal-http', 'http', 'http-noauth'] },
+  { name: 'latency', connections: 1, close: false, paths: ['direct', 'ideal-tcp', 'tcp', 'consul-tcp', 'ideal-http', 'http', 'http-lean'] },
+  { name: 'throughput', connections: 16, close: false, paths: ['direct', 'ideal-tcp', 'tcp', 'consul-tcp', 'ideal-http', 'http', 'http-noauth', 'http-nolog', 'http-nopeer', 'http-lean'] },
+  { name: 'newconn', connections: 16, close: true, paths: ['direct', 'ideal-tcp', 'tcp', 'consul-tcp', 'tcp-noauth', 'tcp-lean', 'ideal-http', 'http', 'http-noauth'] },
 ]
-/** Paths whose memory is reported (what users run, and the yardstick). */
-const MEMORY_PATHS = ['ideal-tcp', 'tcp', 'ideal-http', 'http']
+/** Paths whose memory is reported (what users run, and the yardsticks). */
+const MEMORY_PATHS = ['ideal-tcp', 'tcp', 'consul-tcp', 'ideal-http', 'http']
 
 const bins = requirePeers(root)
 setNice(NICE)
@@ -81,7 +83,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   })
 }
 
-/** Starts Consul, the app, every rendered pair and both ideal pairs; returns key -> path. */
+/** Starts Consul, the app, every rendered pair, both ideal pairs and the Consul pair; returns key -> path. */
 async function setUp() {
   const consul = await startConsul(bins.consul, work)
   log(`consul agent on ${consul.addr}`)
@@ -96,6 +98,8 @@ async function setUp() {
     const p = await startIdealPair({ bins, work, appPort, mode, certs })
     paths[p.key] = p
   }
+  paths['consul-tcp'] = await startConsulPair({ consul, bins, work, appPort })
+  log('Consul built-in proxy pair up (consul connect proxy -sidecar-for web-consul, api-consul)')
   if (!haproxyTree(app.pid)) throw new Error(`the app HAProxy is not running: ${app.log().slice(-800)}`)
   for (const p of Object.values(paths)) await probe(p, BODY_BYTES)
   return { consul, app, paths }
@@ -117,6 +121,16 @@ function decisions(paths) {
 function nodeBaseline() {
   const r = spawnSync(process.execPath, ['-e', 'setTimeout(() => console.log(/VmRSS:\\s+(\\d+)/.exec(require("fs").readFileSync("/proc/self/status", "utf8"))[1]), 300)'], { encoding: 'utf8' })
   return Number(r.stdout.trim()) / 1024
+}
+
+/** The processes that share library and binary pages here, which PSS splits those pages between. */
+function sharing(paths) {
+  const hops = Object.values(paths).flatMap((p) => p.hops)
+  const haproxies = new Set(hops.flatMap((h) => {
+    const t = haproxyTree(h.proc.pid)
+    return t ? [t.master, ...t.workers] : []
+  }))
+  return `${hops.filter((h) => h.meshplatePid).length} meshplate node processes, ${haproxies.size} HAProxy processes and 3 consul processes (the agent and both proxies, one binary)`
 }
 
 /** Highest memory seen per path and hop. */
@@ -142,7 +156,7 @@ async function main() {
     const rows = []
     log('warm-up: 1 s at 16 connections through every path')
     for (const p of Object.values(paths)) {
-      rows.push({ test: 'warmup', path: p.key, round: -1, ...(await measure(bins, work, p, { connections: 16, seconds: 1, close: false }, app)) })
+      rows.push({ test: 'warmup', path: p.key, round: -1, ...(await measure(bins, work, p, { connections: 16, seconds: 1, close: false }, app, consul.proc)) })
     }
     let quietLeft = QUIET.totalMs
     sampleMemory(paths, mem)
@@ -152,7 +166,7 @@ async function main() {
         for (const key of order) {
           const waited = quietLeft > 0 ? await waitQuiet(QUIET.threshold, Math.min(QUIET.perRunMs, quietLeft)) : 0
           quietLeft -= waited
-          const r = await measure(bins, work, paths[key], { connections: t.connections, seconds: SECONDS, close: t.close }, app)
+          const r = await measure(bins, work, paths[key], { connections: t.connections, seconds: SECONDS, close: t.close }, app, consul.proc)
           rows.push({ test: t.name, path: key, round, waited, ...r })
           log(`round ${round + 1}/${ROUNDS} ${t.name.padEnd(10)} ${key.padEnd(11)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  cpu ${r.cpuS.toFixed(2)} s  others ${(100 * r.foreign).toFixed(0)}%${r.errors ? `  errors ${r.errors}` : ''}`)
         }
@@ -163,7 +177,8 @@ async function main() {
       date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
       machine: { ...M, loadEnd: loadavg().map((l) => l.toFixed(2)).join(' ') },
       rounds: ROUNDS, seconds: SECONDS, quiet: QUIET, nice: NICE, nodeBaselineMb: nodeBaseline(), tests: TESTS, rendered: RENDERED, variants: VARIANTS,
-      rows, mem, decisions: decisions(paths),
+      rows, mem, sharing: sharing(paths), decisions: decisions(paths),
+      consulLogLines: Object.fromEntries(paths['consul-tcp'].hops.map((h) => [h.role, h.proc.log().split('\n').filter(Boolean).length])),
       rules: Object.fromEntries(['tcp', 'http'].flatMap((k) => paths[k].hops.map((h) => [`${k}/${h.role}`, ruleLines(join(h.dir, 'haproxy.cfg'))]))),
       totalS: (Date.now() - started) / 1000,
     }

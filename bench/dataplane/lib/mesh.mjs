@@ -3,8 +3,11 @@
 // Connect sidecar, an allow intention web-<key> -> api-<key> (so that
 // authorize.lua decides from its table), and one `meshplate sidecar` per
 // service running the real HAProxy. The ideal pair is two hand-written
-// HAProxies using the same leaf and roots files as the rendered tcp pair.
+// HAProxies using the same leaf and roots files as the rendered tcp pair. The
+// Consul pair is the same two services run by Consul's built-in proxy
+// (`consul connect proxy -sidecar-for`), the peer meshplate is measured against.
 import { existsSync, mkdirSync } from 'node:fs'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { freePorts } from './consul.mjs'
 import { idealConfigs, startHaproxy } from './haproxy.mjs'
@@ -58,6 +61,44 @@ export async function startIdealPair({ bins, work, appPort, mode, certs }) {
     }, 15_000, `${h.svc}`)
   }
   return { key: `ideal-${mode}`, kind: 'ideal', protocol: mode, variant: 'ideal', url: `http://127.0.0.1:${webPort}/`, hops }
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+function listening(port) {
+  return new Promise((resolve) => {
+    const c = connect({ host: '127.0.0.1', port })
+    c.setTimeout(1000, () => c.destroy())
+    c.once('connect', () => {
+      resolve(true)
+      c.destroy()
+    })
+    c.once('close', () => resolve(false))
+    c.once('error', () => {})
+  })
+}
+
+/**
+ * Registers `web-consul` -> `api-consul` (tcp, allow intention) and starts Consul's
+ * built-in proxy for each: api's listens on its sidecar port, web's on the
+ * upstream's LocalBindPort, both on 127.0.0.1. Each hop is one process, which is
+ * both its data path and its whole sidecar.
+ */
+export async function startConsulPair({ consul, bins, work, appPort }) {
+  const [apiPublic, webPublic, upstream] = await freePorts(3)
+  await consul.intention('web-consul', 'api-consul', 'allow')
+  await consul.register({ name: 'api-consul', port: appPort, sidecarPort: apiPublic, protocol: 'tcp' })
+  await consul.register({ name: 'web-consul', port: appPort, sidecarPort: webPublic, protocol: 'tcp', upstreams: [{ DestinationName: 'api-consul', LocalBindAddress: '127.0.0.1', LocalBindPort: upstream }] })
+  const hop = (svc, role, port) => {
+    const proc = start(bins.consul, ['connect', 'proxy', '-sidecar-for', svc, '-http-addr', consul.addr], { logFile: join(work, `consul-tcp-${role}.log`), niced: true })
+    const pids = () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${svc}: consul connect proxy exited (${proc.log().slice(-800)})`)
+      return [proc.pid]
+    }
+    return { role, svc, proc, port, dataPids: pids, sidecarPids: pids }
+  }
+  const hops = [hop('web-consul', 'web', upstream), hop('api-consul', 'api', apiPublic)]
+  for (const h of hops) await until(async () => h.dataPids() && (await listening(h.port)), 30_000, `Consul's built-in proxy for ${h.svc} on port ${h.port}`)
+  return { key: 'consul-tcp', kind: 'consul', protocol: 'tcp', variant: 'consul', url: `http://127.0.0.1:${upstream}/`, hops }
 }
 
 /** One GET through a path: throws unless it answers 200 with the app's 1 KB body. */

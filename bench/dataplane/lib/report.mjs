@@ -1,19 +1,12 @@
 // Turns the runs into the Markdown printed to stdout and into the "Dataplane"
 // section of bench/RESULTS.md (every other section of that file, the
 // renderer benchmark's for one, is kept exactly as it was): one table per
-// path, ratios against the ideal pair, the goals with verdicts, and where a
-// goal is missed, what the template variants say the difference is made of.
+// path, ratios against the ideal pair, the goals with verdicts, the targets
+// against Consul's built-in proxy (versus-consul.mjs), and where a goal is
+// missed, what the template variants say the difference is made of.
 import { writeSection } from '../../lib/shared.mjs'
-
-const median = (xs) => {
-  const v = xs.filter(Number.isFinite).sort((a, b) => a - b)
-  if (!v.length) return NaN
-  const m = v.length >> 1
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2
-}
-const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '—')
-const pct = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(0)}%` : '—')
-const int = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—')
+import { f, int, mdTable, median, pct } from './format.mjs'
+import { memoryLine, memoryTable, TARGETS, versusTable, versusWhy } from './versus-consul.mjs'
 
 /** Aggregates: medians over rounds of each figure, per test and path. */
 export function aggregate(R) {
@@ -33,6 +26,8 @@ export function aggregate(R) {
       rps: med('throughput', k, (r) => r.rps),
       cpuPer1k: med('throughput', k, (r) => (1e6 * r.cpuS) / r.requests), // ms of CPU per 1,000 requests
       meshplateCpuPer1k: med('throughput', k, (r) => (1e6 * r.meshplateCpuS) / r.requests),
+      agentCpuPer1k: med('throughput', k, (r) => (1e6 * r.agentCpuS) / r.requests),
+      agentCpuPerConn: med('newconn', k, (r) => (1e3 * r.agentCpuS) / r.requests),
       connRate: med('newconn', k, (r) => r.rps),
       cpuPerConn: med('newconn', k, (r) => (1e3 * r.cpuS) / r.requests), // ms of CPU per new connection
       handshakesPerConn: med('newconn', k, (r) => r.handshakes / r.requests),
@@ -49,6 +44,7 @@ const LABEL = {
   tcp: '**Rendered, tcp** (as shipped)',
   'tcp-noauth': 'Rendered, tcp, authorization off',
   'tcp-lean': 'Rendered, tcp, authorization, logging and identity check off',
+  'consul-tcp': 'Consul built-in proxy, tcp',
   'ideal-http': 'Ideal pair, http',
   http: '**Rendered, http** (as shipped)',
   'http-noauth': 'Rendered, http, authorization off',
@@ -64,19 +60,14 @@ function mainTable(R, A) {
     const a = R.mem[`${key}/api`]
     return w && a && Number.isFinite(w[field]) ? `${f(w[field], 1)} / ${f(a[field], 1)}` : '—'
   }
-  const head = ['Path', 'added p50 (ms), 1 conn', 'added p99 (ms), 1 conn', 'req/s, 16 conns', 'HAProxy CPU µs / req (= ms / 1k req)', 'new conn/s (Connection: close)', 'HAProxy CPU ms / new conn', 'mTLS handshakes / new conn', 'RSS HAProxy web / api (MB)', 'RSS meshplate web / api (MB)']
+  const head = ['Path', 'added p50 (ms), 1 conn', 'added p99 (ms), 1 conn', 'req/s, 16 conns', 'Proxy CPU µs / req (= ms / 1k req)', 'new conn/s (Connection: close)', 'Proxy CPU ms / new conn', 'mTLS handshakes / new conn', 'RSS HAProxy (Consul: its proxy) web / api (MB)', 'RSS meshplate web / api (MB)']
   const rows = ORDER.filter((k) => !A[k].missing).map((k) => {
     const a = A[k]
     const lat = k === 'direct' ? [`(p50 itself: ${f(a.p50, 3)})`, `(p99 itself: ${f(a.p99, 3)})`] : [f(a.addedP50, 3), f(a.addedP99, 3)]
     return [LABEL[k], ...lat, int(a.rps), k === 'direct' ? `(app: ${f(a.cpuPer1k, 1)})` : f(a.cpuPer1k, 1), int(a.connRate),
-      k === 'direct' ? `(app: ${f(a.cpuPerConn, 3)})` : f(a.cpuPerConn, 3), k === 'direct' ? '—' : f(a.handshakesPerConn, 2), mem(k, 'haproxyRss'), mem(k, 'meshplateRss')]
+      k === 'direct' ? `(app: ${f(a.cpuPerConn, 3)})` : f(a.cpuPerConn, 3), k === 'direct' ? '—' : f(a.handshakesPerConn, 2), mem(k, k === 'consul-tcp' ? 'sidecarRss' : 'haproxyRss'), mem(k, 'meshplateRss')]
   })
   return mdTable(head, rows)
-}
-
-function mdTable(head, rows) {
-  const line = (cells) => `| ${cells.join(' | ')} |`
-  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n')
 }
 
 /** Rendered vs ideal, per mode. */
@@ -177,6 +168,7 @@ function why(R, A, Q, G) {
   if (tcpConn > 0.05) {
     out.push(`- *Not a goal, but seen:* a new tcp connection costs ${f(A.tcp.cpuPerConn, 3)} ms of HAProxy CPU rendered vs ${f(A['ideal-tcp'].cpuPerConn, 3)} ms ideal (+${pct(tcpConn)}). Authorization is ${f(A.tcp.cpuPerConn - A['tcp-noauth'].cpuPerConn, 3)} ms of that; with authorization, logging and the identity check all off it is ${f(A['tcp-lean'].cpuPerConn, 3)} ms, so per-connection log lines and the web side's \`tcp-response\` Lua identity check make up about ${f(A['tcp-noauth'].cpuPerConn - A['tcp-lean'].cpuPerConn, 3)} ms.`)
   }
+  out.push(...versusWhy(A))
   if (!out.length) out.push('- Every goal is met in this run.')
   return out.join('\n')
 }
@@ -188,7 +180,26 @@ function foreignNote(R) {
   const busy = shares.filter((x) => x > 0.1).length
   const waited = runs.reduce((a, r) => a + (r.waited || 0), 0) / 1000
   const byTest = R.tests.map((t) => `${t.name} ${pct(median(R.rows.filter((r) => r.test === t.name).map((r) => r.foreign)))}`).join(', ')
-  return `- Other work on this shared machine (CPU used during a run by anything but this benchmark's processes, as a share of all CPUs; from /proc/stat): median ${pct(median(shares))} (${byTest}), max ${pct(Math.max(...shares))}; ${busy} of ${shares.length} runs above 10%. Before each run the benchmark waited for the CPUs to be < ${pct(R.quiet.threshold)} busy (at most ${R.quiet.perRunMs / 1000} s per run, ${R.quiet.totalMs / 1000} s in all): ${waited.toFixed(0)} s waited. CPU per request is the figure least distorted by such load; req/s and p99 the most. ${R.nice ? `The measured processes (HAProxy, meshplate, wrk) ran at nice ${R.nice} to keep other work from distorting them (\`--nice 0\` turns that off).` : 'The measured processes ran at the default priority.'}`
+  return `- Other work on this shared machine (CPU used during a run by anything but this benchmark's processes, as a share of all CPUs; from /proc/stat): median ${pct(median(shares))} (${byTest}), max ${pct(Math.max(...shares))}; ${busy} of ${shares.length} runs above 10%. Before each run the benchmark waited for the CPUs to be < ${pct(R.quiet.threshold)} busy (at most ${R.quiet.perRunMs / 1000} s per run, ${R.quiet.totalMs / 1000} s in all): ${waited.toFixed(0)} s waited. CPU per request is the figure least distorted by such load; req/s and p99 the most. ${R.nice ? `The measured processes (HAProxy, meshplate, Consul's proxies, wrk) ran at nice ${R.nice} to keep other work from distorting them (\`--nice 0\` turns that off).` : 'The measured processes ran at the default priority.'}`
+}
+
+/** Per hop: HAProxy master + worker, meshplate's node, or the Consul proxy; RSS and PSS. */
+function memoryDetail(R) {
+  return ['ideal-tcp', 'tcp', 'consul-tcp', 'ideal-http', 'http'].flatMap((k) => ['web', 'api'].map((h) => {
+    const m = R.mem[`${k}/${h}`]
+    if (!m) return ''
+    if (k === 'consul-tcp') return `${k} ${h}: consul proxy ${f(m.sidecarRss, 1)} RSS, PSS ${f(m.sidecarPss, 1)}`
+    const node = Number.isFinite(m.meshplateRss) ? `, meshplate node ${f(m.meshplateRss, 1)} RSS, PSS ${f(m.meshplatePss, 1)}` : ''
+    return `${k} ${h}: master ${f(m.masterRss, 1)} + worker ${f(m.workerRss, 1)} RSS, PSS ${f(m.haproxyPss, 1)}${node}`
+  })).filter(Boolean).join('; ')
+}
+
+/** What differs in how the Consul pair is measured, and what the agent spent meanwhile. */
+function consulNote(R, A) {
+  const c = A['consul-tcp']
+  const logs = R.consulLogLines ? ` Its logs (default level, info) held ${R.consulLogLines.web} lines (web) and ${R.consulLogLines.api} (api) at the end of the run.` : ''
+  if (c.missing) return '- Consul\'s built-in proxy: not measured in this run.'
+  return `- Consul's built-in proxy has no stats socket, so its mTLS handshakes are not counted ("—"). It is a Go process using every CPU (GOMAXPROCS defaults to the CPU count), where each HAProxy hop runs \`nbthread 1\`. The Consul agent's CPU, not counted in any path's figure: ${f(c.agentCpuPer1k, 2)} ms per 1k requests and ${f(c.agentCpuPerConn, 3)} ms per new connection during the Consul pair's runs, ${f(A.tcp.agentCpuPer1k, 2)} ms and ${f(A.tcp.agentCpuPerConn, 3)} ms during the rendered tcp pair's.${logs}`
 }
 
 /** Method, checks and caveats. */
@@ -197,12 +208,13 @@ function notes(R, A) {
   const errs = Object.entries(A).filter(([, a]) => a.errors).map(([k, a]) => `${k}: ${a.errors}`)
   const mp = Math.max(...['tcp', 'http'].map((k) => A[k].meshplateCpuPer1k))
   return [
-    `- Method: one \`consul agent -dev\` on loopback; the app is a single-thread HAProxy answering 1 KB (\`http-request return ... file\`). Rendered pairs are \`web-<key>\` → \`api-<key>\` services with an allow intention each, each side run by \`node dist/cli.js sidecar\` (HAProxy master-worker, its stderr log going to a file), variants through \`--template-dir\` copies made at run time from templates/haproxy. The ideal pairs are hand-written: \`nbthread 1\`, \`verify required\` on both hops with the tcp pair's rendered leaf.pem/roots.pem, no Lua, no logging, \`http-reuse always\` in http. wrk 4.1 \`-t1\`, ${R.seconds} s per run; every path in every test once per round, the order rotated each round; ${R.rounds} rounds; medians. Added latency = path minus direct in the same round. CPU = utime+stime of both hops' HAProxy workers from /proc (not the app's, not wrk's); "ms per 1k requests" equals µs per request, and ÷1000 gives vCPU per 1k req/s. RSS = VmRSS of HAProxy master + worker, and of the meshplate node process, highest seen after warm-up and after each round.`,
+    `- Method: one \`consul agent -dev\` on loopback; the app is a single-thread HAProxy answering 1 KB (\`http-request return ... file\`). Rendered pairs are \`web-<key>\` → \`api-<key>\` services with an allow intention each, each side run by \`node dist/cli.js sidecar\` (HAProxy master-worker, its stderr log going to a file), variants through \`--template-dir\` copies made at run time from templates/haproxy. The ideal pairs are hand-written: \`nbthread 1\`, \`verify required\` on both hops with the tcp pair's rendered leaf.pem/roots.pem, no Lua, no logging, \`http-reuse always\` in http. The Consul pair is \`web-consul\` → \`api-consul\` (tcp, allow intention) run by \`consul connect proxy -sidecar-for <svc> -http-addr <agent>\` (${R.machine.consul}, its default log level and Go runtime settings), public and upstream listeners on 127.0.0.1. wrk 4.1 \`-t1\`, ${R.seconds} s per run; every path in every test once per round, the order rotated each round; ${R.rounds} rounds; medians. Added latency = path minus direct in the same round. CPU = utime+stime of both hops' HAProxy workers, or of both \`consul connect proxy\` processes (all threads), from /proc (not the app's, not wrk's, not the Consul agent's); "ms per 1k requests" equals µs per request, and ÷1000 gives vCPU per 1k req/s. RSS = VmRSS of HAProxy master + worker, of the meshplate node process and of each Consul proxy, highest seen after warm-up and after each round; PSS from /proc/<pid>/smaps_rollup.`,
+    consulNote(R, A),
     `- Variants: ${Object.entries(R.variants).filter(([k]) => k !== 'shipped').map(([k, v]) => `\`${k}\` ${v.about}`).join('; ')}.`,
     `- Authorization as measured (api sidecars' log lines, decision/reason): tcp ${dec('tcp')}; http ${dec('http')}. \`intention-allow\` means the table decided, with no agent call.`,
     `- meshplate itself is idle during traffic (HAProxy's stderr is inherited, not piped through Node): at most ${f(mp, 2)} ms of meshplate CPU per 1k requests.`,
     `- wrk errors (socket errors + non-2xx, all runs): ${errs.length ? errs.join(', ') : 'none'}.`,
-    `- Memory detail (largest seen, MB): ${['ideal-tcp', 'tcp', 'ideal-http', 'http'].flatMap((k) => ['web', 'api'].map((h) => { const m = R.mem[`${k}/${h}`]; return m ? `${k} ${h}: master ${f(m.masterRss, 1)} + worker ${f(m.workerRss, 1)} RSS, PSS ${f(m.haproxyPss, 1)}` : '' })).filter(Boolean).join('; ')}. Master and worker map the same libraries (libcrypto alone is several MB), so their RSS sum counts those pages twice; PSS splits them.`,
+    `- Memory detail (largest seen, MB): ${memoryDetail(R)}. Master and worker map the same libraries (libcrypto alone is several MB), so their RSS sum counts those pages twice; PSS splits them.`,
     foreignNote(R),
     `- Load average at start / end: ${R.machine.loadStart} / ${R.machine.loadEnd}. wrk, the app and both hops share the ${R.machine.nproc} CPUs: compare ratios, not absolute values, between runs.`,
   ].join('\n')
@@ -220,7 +232,7 @@ export function report(R) {
     '',
     `Run ${R.date} by \`node bench/dataplane/run.mjs\` (${R.totalS.toFixed(0)} s). Machine: ${m.nproc} CPUs (\`nproc\`; ${m.cpu}), ${m.memory}, Linux ${m.kernel}; ${m.haproxy}; ${m.consul}; ${m.wrk}; Node.js ${m.node}; meshplate at ${m.commit}.`,
     '',
-    'Path: wrk → web\'s upstream listener → web sidecar → (mTLS) → api sidecar → app, 1 KB responses.',
+    'Path: wrk → web\'s upstream listener → web sidecar → (mTLS) → api sidecar → app, 1 KB responses. The Consul row is the same path through Consul\'s built-in proxy on both sides (L4, so tcp only).',
     '',
     table,
     '',
@@ -232,6 +244,18 @@ export function report(R) {
     '',
     G.table,
     '',
+    '### vs Consul\'s built-in proxy (tcp)',
+    '',
+    `Targets from the project's issue, at 16 keep-alive connections: req/s ≥ ${TARGETS.rps} × the built-in proxy's and proxy CPU per request ≤ ${TARGETS.cpu} × its. Proxy CPU is both hops' HAProxy workers for meshplate and the ideal pair, both \`consul connect proxy\` processes for Consul.`,
+    '',
+    versusTable(A),
+    '',
+    '### Memory: a whole sidecar',
+    '',
+    memoryTable(R),
+    '',
+    memoryLine(R),
+    '',
     '### Where a goal is missed and why',
     '',
     why(R, A, Q, G),
@@ -241,7 +265,7 @@ export function report(R) {
     notes(R, A),
     '',
   ].join('\n')
-  return { table: `${table}\n\n${ratioTable(Q)}\n\n${G.table}`, section }
+  return { table: `${table}\n\n${ratioTable(Q)}\n\n${G.table}\n\n${versusTable(A)}\n\n${memoryTable(R)}`, section }
 }
 
 /** Replaces (or adds) the "## Dataplane" section of RESULTS.md, keeping the rest. */
