@@ -98,11 +98,11 @@ t.test('discovery chain: router, subsets, splitter, failover, timeouts, retries 
   }
   const webSidecar = sidecars.at(-1)!
   const webCfg = () => readFileSync(join(base, 'web', 'haproxy.cfg'), 'utf8')
-  await eventually(() => sidecars.every((s) => /Loading success/.test(s.output())), 30_000, 'every sidecar serving').catch((err) => {
+  await eventually(() => sidecars.every((s) => /Loading success/.test(s.output())), 60_000, 'every sidecar serving').catch((err) => {
     const waiting = sidecars.filter((s) => !/Loading success/.test(s.output()))
     throw new Error(`${(err as Error).message}\n${waiting.map((s) => s.output().slice(-1500)).join('\n---\n')}`)
   })
-  await eventually(async () => (await get(upstream, '/v2/ready')).body.startsWith('apinext') || undefined, 15_000, 'the /v2/ route through web').catch((err) => {
+  await eventually(async () => (await get(upstream, '/v2/ready')).body.startsWith('apinext') || undefined, 30_000, 'the /v2/ route through web').catch((err) => {
     throw new Error(`${(err as Error).message}\n${webSidecar.output().slice(-3000)}`)
   })
 
@@ -149,12 +149,12 @@ t.test('discovery chain: router, subsets, splitter, failover, timeouts, retries 
     await new Promise((r) => setTimeout(r, 1_000))
     await consul.deregister('apinext-a-sidecar-proxy')
     await consul.deregister('apinext-b-sidecar-proxy')
-    await eventually(async () => (await get(upstream, '/v2/which')).body.startsWith('apibackup') || undefined, 5_000, 'apibackup answering /v2/')
+    await eventually(async () => (await get(upstream, '/v2/which')).body.startsWith('apibackup') || undefined, 10_000, 'apibackup answering /v2/')
     const during = await get(upstream, '/v2/which')
     await new Promise((r) => setTimeout(r, 1_000))
     await register(instances[2]!, 2)
     await register(instances[3]!, 3)
-    await eventually(async () => (await get(upstream, '/v2/which')).body.startsWith('apinext') || undefined, 5_000, 'apinext answering again')
+    await eventually(async () => (await get(upstream, '/v2/which')).body.startsWith('apinext') || undefined, 10_000, 'apinext answering again')
     await new Promise((r) => setTimeout(r, 1_000))
     const stats = await load.stop()
     t.comment(`load: ${stats.ok} ok, ${stats.failed} failed ${JSON.stringify(stats.kinds)}, answered by ${[...stats.answeredBy].join(' ')}`)
@@ -166,8 +166,8 @@ t.test('discovery chain: router, subsets, splitter, failover, timeouts, retries 
 
   t.test('splitter 90/10 between subsets: over 1,000 requests v2 gets 10% +-3 points', async (t) => {
     await entry({ Kind: 'service-splitter', Name: 'api', Splits: [{ Weight: 90, ServiceSubset: 'v1' }, { Weight: 10, ServiceSubset: 'v2' }] })
-    await eventually(() => webCfg().includes('mp_split') || undefined, 10_000, 'the split in web\'s config')
-    await eventually(async () => (await get(upstream, '/p')).status === 200 || undefined, 5_000, 'web serving after the reload')
+    await eventually(() => webCfg().includes('mp_split') || undefined, 20_000, 'the split in web\'s config')
+    await eventually(async () => (await get(upstream, '/p')).status === 200 || undefined, 10_000, 'web serving after the reload')
     const by: Record<string, number> = {}
     for (let n = 0; n < 1_000; n++) {
       const r = await get(upstream, '/split')
