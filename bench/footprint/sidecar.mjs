@@ -11,8 +11,8 @@ import { startConsul } from '../dataplane/lib/consul.mjs'
 import { haproxyTree, rssMb, start, stop } from '../dataplane/lib/procs.mjs'
 import { freePorts, NODE_FLAGS, sleep, until } from '../lib/shared.mjs'
 
-/** How long after the last change a sample waits: meshplate collects garbage 2 s after its last batch. */
-export const SETTLE_MS = 5_000
+/** How long after the last change a sample waits: meshplate collects garbage 2 s after its last batch, at most once per 5 s. */
+export const SETTLE_MS = 8_000
 
 /** Pss and VmHWM (peak RSS) in MB of a live process, or NaN. */
 export function pssMb(pid) {

@@ -18,7 +18,7 @@ export class IdleGc {
   #timer: NodeJS.Timeout | undefined
   #last = 0
 
-  constructor(readonly quietMs = 2_000, readonly minIntervalMs = 30_000) {}
+  constructor(readonly quietMs = 2_000, readonly minIntervalMs = 5_000) {}
 
   /** A batch ended: collect once `quietMs` pass with no further batch (and not sooner than minIntervalMs after the last). */
   after(): void {
