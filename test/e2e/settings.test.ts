@@ -247,9 +247,11 @@ t.test('http: a passive health check ejects an instance answering 5xx and brings
   const statuses: number[] = []
   for (let i = 0; i < 12; i++) statuses.push((await get(mesh.ports.upstream, `/n${i}`)).status)
   const badHits = bad.hits() - before
-  t.equal(badHits, 3, `the failing instance got exactly 3 requests before it was ejected (${statuses.join(' ')})`)
+  // HAProxy marks the server down from its check task, just after the 3rd error: a request sent
+  // in between can still reach it (about 1 run in 7 here, before and after the L7 release).
+  t.ok(badHits === 3 || badHits === 4, `the failing instance got 3 requests (4 when one was sent before HAProxy applied the ejection) before it was ejected: ${badHits} (${statuses.join(' ')})`)
   if (badHits !== 3) t.comment(cfgOf(mesh.dirs.web).split('backend upstream_service_api')[1] + '\n' + mesh.sidecars.web.output().slice(-4000))
-  t.same(statuses.slice(-6), [200, 200, 200, 200, 200, 200], 'then every request went to the healthy one')
+  t.same(statuses.slice(-5), [200, 200, 200, 200, 200], 'then every request went to the healthy one')
   const web = mesh.sidecars.web
   await eventually(() => /Server upstream_service_api\/s\d+ is DOWN, reason: Health analyze, info: "Detected 3 consecutive errors/.test(web.output()), 5_000, 'HAProxy logs the ejection')
   const ejectedAt = Date.now()
