@@ -10,8 +10,9 @@
 -- the non-blocking `core.httpclient`, caching that answer per source for 30 s or until the
 -- map's `@version` changes. Outbound, the `lua.mesh_peer_svc` fetch (tcp) names the upstream's
 -- service so the config can refuse an impostor; HTTP upstreams look the server certificate's
--- fingerprint up in the map and call `mesh_learn_peer` only for one they have not seen. Every failure (malformed DER, odd URI, agent
--- error, timeout, non-200, unparsable body, Lua error) ends in "deny"; nothing here raises.
+-- fingerprint up in the map and call `mesh_learn_peer` only for one they have not seen. Every
+-- failure (malformed DER, odd URI, agent error, timeout, non-200, unparsable body, Lua error)
+-- ends in "deny"; nothing here raises.
 --
 -- Two worlds. Under plain lua5.3 (no global `core`) the file only returns the module table of
 -- pure functions, which the tests drive. Under HAProxy (`lua-load` or `lua-load-per-thread`)
