@@ -14,6 +14,9 @@ import { haproxyQuote } from './settings-values.ts'
 
 export class RouteError extends Error {}
 
+/** An HTTP token (RFC 9110 tchar+): a header, cookie or parameter name. */
+export const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
+/** A header name, pseudo-headers (`:authority`) included. */
 const HEADER_NAME = /^:?[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
 const METHOD = /^[A-Z]+$/
 
@@ -81,7 +84,8 @@ function object(v: Json | undefined, where: string): JsonObject {
   return v
 }
 
-function text(v: Json | undefined, where: string): string {
+/** A string field, '' when absent. */
+export function text(v: Json | undefined, where: string): string {
   if (v === undefined || v === null) return ''
   if (typeof v !== 'string') throw new RouteError(`${where} is not a string`)
   return v

@@ -18,7 +18,7 @@
  */
 import type { JsonObject } from '../consul/schema.ts'
 import { durationMs, type ChainNode, type ChainTarget, type CompiledChain } from '../dependency/discovery-chain.ts'
-import { routeCondition, RouteError } from './chain-match.ts'
+import { routeCondition, RouteError, text, TOKEN } from './chain-match.ts'
 import type { ChainWithInstances, Instance, UpstreamWithInstances } from './functions.ts'
 import { healthyInstances, routedInstances } from './instances.ts'
 import { haproxyQuote, haproxyTime } from './settings-values.ts'
@@ -241,9 +241,9 @@ function readable(t: ChainTarget): string {
 }
 
 function planRoute(match: JsonObject, dest: JsonObject, index: number, where: string): PlanRoute {
-  const prefix = stringAt(dest, 'PrefixRewrite', where)
+  const prefix = text(dest.PrefixRewrite, `${where}: PrefixRewrite`)
   const http = (match.HTTP ?? {}) as JsonObject
-  const matched = stringAt(http, 'PathPrefix', where) || stringAt(http, 'PathExact', where) || '/'
+  const matched = text(http.PathPrefix, `${where}: PathPrefix`) || text(http.PathExact, `${where}: PathExact`) || '/'
   const timeoutMs = safeDuration(dest.RequestTimeout, `${where}: Destination.RequestTimeout`)
   return {
     index,
@@ -304,7 +304,7 @@ function headerActions(value: unknown, where: string): string[] {
 }
 
 function headerName(name: string, where: string): string {
-  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) throw new RouteError(`${where}: ${JSON.stringify(name)} is not a header name`)
+  if (!TOKEN.test(name)) throw new RouteError(`${where}: ${JSON.stringify(name)} is not a header name`)
   return name
 }
 
@@ -326,18 +326,11 @@ function balanceOf(lb: JsonObject | null, mode: 'tcp' | 'http', where: string): 
   if (hp.SourceIP === true) return { balance: 'source', consistentHash: true }
   if (mode === 'tcp') throw new RouteError(`${where}: a tcp upstream can only hash on SourceIP`)
   const value = typeof hp.FieldValue === 'string' ? hp.FieldValue : ''
-  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(value)) throw new RouteError(`${where}: HashPolicies[0].FieldValue ${JSON.stringify(hp.FieldValue)} is not a header, cookie or parameter name`)
+  if (!TOKEN.test(value)) throw new RouteError(`${where}: HashPolicies[0].FieldValue ${JSON.stringify(hp.FieldValue)} is not a header, cookie or parameter name`)
   if (hp.Field === 'header') return { balance: `hdr(${value})`, consistentHash: true }
   if (hp.Field === 'cookie') return { balance: `hash req.cook(${value})`, consistentHash: true }
   if (hp.Field === 'query_parameter') return { balance: `url_param ${value}`, consistentHash: true }
   throw new RouteError(`${where}: HashPolicies[0].Field ${JSON.stringify(hp.Field)} is not header, cookie or query_parameter`)
-}
-
-function stringAt(o: JsonObject, key: string, where: string): string {
-  const v = o[key]
-  if (v === undefined || v === null) return ''
-  if (typeof v !== 'string') throw new RouteError(`${where}: ${key} is not a string`)
-  return v
 }
 
 function safeDuration(value: unknown, where: string): number {
