@@ -106,7 +106,7 @@ function report(R) {
   const out = [
     '## Footprint',
     '',
-    `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`node bench/footprint/run.mjs${quick ? ' --quick' : ''}\` (${Math.round(R.seconds)} s). Machine: ${R.M.nproc} CPUs (${R.M.cpu}), ${R.M.memory}, Linux ${R.M.kernel}; Node.js ${R.M.node}; ${R.M.haproxy}; ${R.M.consul}; meshplate at ${R.M.commit}. meshplate runs with \`${'--max-semi-space-size=1'}\` (its shebang's flags) unless a row says "V8 defaults".`,
+    `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`node bench/footprint/run.mjs${quick ? ' --quick' : ''}\` (${Math.round(R.seconds)} s). Machine: ${R.M.nproc} CPUs (${R.M.cpu}), ${R.M.memory}, Linux ${R.M.kernel}; Node.js ${R.M.node}; ${R.M.haproxy}; ${R.M.consul}; meshplate at ${R.M.commit}. meshplate runs with \`${'--max-semi-space-size=1'}\` (its shebang's flags) unless a row says "V8 defaults"; \`sidecar\` and \`run\` also set V8's \`--optimize-for-size\` at start (src/runner/idle-gc.ts).`,
     '',
     '### Whole sidecar (MB; web with one upstream, loopback)',
     '',

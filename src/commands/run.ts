@@ -12,6 +12,7 @@ import type { RawConfig } from '../config/raw.ts'
 import { errorLine } from '../errors.ts'
 import { Child } from '../exec/child.ts'
 import { Supervisor } from '../exec/supervisor.ts'
+import { preferSmallHeap } from '../runner/idle-gc.ts'
 import type { BatchResult } from '../runner/runner.ts'
 import { rawFromArgs, setup, type CliArgs, type Session } from './setup.ts'
 import { recordSnapshot } from './snapshot.ts'
@@ -26,6 +27,7 @@ export function run(args: CliArgs): Promise<number> {
  * whenever a file under one of `reloadOn` is added, changed or removed (each folder's parent must exist).
  */
 export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.ProcessEnv = process.env, reloadOn: string[] = []): Promise<number> {
+  preferSmallHeap()
   const stop = new AbortController()
   let session = await setup(resolveConfig(loadRaw()), stop.signal)
   const log = session.log

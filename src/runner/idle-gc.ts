@@ -7,12 +7,26 @@
  * of seconds after the last batch costs a few milliseconds of CPU and hands
  * that memory back; at most one per `minIntervalMs`, so constant churn costs
  * little. `gc()` is enabled at run time, so no launcher needs a flag for it.
+ *
+ * The same goes for the peak while answers arrive: by default V8 lets the old
+ * generation grow to a few times what survives before collecting it, so a
+ * 1,000-instance upstream peaked at about 140 MB. `preferSmallHeap` sets
+ * `--optimize-for-size` in the long-running commands (run, sidecar), under
+ * which V8 sizes the heap for memory (a smaller growing factor) and collects
+ * sooner: the same load peaks near 90 MB, for roughly twice the CPU per
+ * 1,000-instance change (bench/RESULTS.md, "Footprint"). `once` keeps V8's
+ * defaults: it exits before its heap matters.
  */
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 
 setFlagsFromString('--expose-gc')
 const collect = runInNewContext('gc') as () => void
+
+/** Called once by a command that stays up; flags set this way apply from the next collection. */
+export function preferSmallHeap(): void {
+  setFlagsFromString('--optimize-for-size')
+}
 
 export class IdleGc {
   #timer: NodeJS.Timeout | undefined

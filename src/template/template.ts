@@ -9,6 +9,7 @@ import nunjucks from 'nunjucks'
 import type { Dependency } from '../dependency/dependency.ts'
 import { TemplateError } from '../errors.ts'
 import type { Brain } from './brain.ts'
+import { refreshIncludes } from './environment.ts'
 import type { RenderScope } from './functions.ts'
 import { Tracker } from './tracker.ts'
 
@@ -49,6 +50,7 @@ export class Template {
   /** Renders against `brain`. Missing data is reported, not thrown. */
   render(brain: Brain): RenderResult {
     if (!this.#compiled) this.load()
+    refreshIncludes(this.env)
     const tracker = new Tracker(brain)
     this.scope.tracker = tracker
     let output: string | undefined

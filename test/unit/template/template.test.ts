@@ -142,6 +142,28 @@ t.test('load() picks up an edited file', async (t) => {
   t.equal(tpl.render(new Brain()).output, 'v2\n')
 })
 
+t.test('an imported macro file compiles once, and an edit to it applies at the next render', async (t) => {
+  const { dir, template } = setup(t, {
+    'main.njk': '{% from "m.njk" import hi %}{{ hi() }}\n',
+    'm.njk': '{% macro hi() %}v1{% endmacro %}',
+  })
+  const tpl = template('main.njk')
+  const cache = (tpl.env as unknown as { loaders: Array<{ cache: Record<string, unknown> }> }).loaders[0]!.cache
+  t.equal(tpl.render(new Brain()).output, 'v1\n')
+  const compiled = cache['m.njk']
+  t.ok(compiled, 'the macro file is cached after the first render')
+  t.equal(tpl.render(new Brain()).output, 'v1\n')
+  t.equal(cache['m.njk'], compiled, 'a second render reuses the compiled macro file')
+  writeFileSync(join(dir, 'm.njk'), '{% macro hi() %}v2{% endmacro %}')
+  t.equal(tpl.render(new Brain()).output, 'v2\n', 'the edited macro applies without load()')
+  t.not(cache['m.njk'], compiled)
+  writeFileSync(join(dir, 'm.njk'), '{% macro hi() %}v2{% endmacr %}')
+  t.throws(() => tpl.render(new Brain()), { code: 'TEMPLATE_RUNTIME' }, 'a broken edit fails the render, as uncached')
+  t.throws(() => tpl.render(new Brain()), { code: 'TEMPLATE_RUNTIME' }, 'and again at the next render')
+  writeFileSync(join(dir, 'm.njk'), '{% macro hi() %}v3{% endmacro %}')
+  t.equal(tpl.render(new Brain()).output, 'v3\n', 'the mended file applies')
+})
+
 t.test('an unreadable template is TEMPLATE_SYNTAX naming the file', async (t) => {
   const { dir, template } = setup(t, {})
   t.throws(() => template('nope.njk').load(), { code: 'TEMPLATE_SYNTAX', file: join(dir, 'nope.njk'), message: /nope\.njk: cannot read template: .*ENOENT/ })
