@@ -19,23 +19,16 @@ interface Server {
   enabled: boolean
 }
 
-interface Parsed {
-  /** The config with every server line reduced to what the runtime API cannot change. */
-  skeleton: string[]
-  servers: Map<string, Server>
-}
+/** Where two configs differ: the first line that needs a reload, else the server lines that changed. */
+type Comparison = { reloadAt: number; line: string } | { changed: Array<[from: Server, to: Server]> }
 
 export type ServerPlan = { reload: string } | { commands: string[] }
 
 /** Commands that take a HAProxy running `running` to `next`, or why it needs a reload. */
 export function planServers(running: string, next: string): ServerPlan {
-  const a = parse(running)
-  const b = parse(next)
-  const diff = firstDifference(a.skeleton, b.skeleton)
-  if (diff !== undefined) return { reload: `line ${diff + 1} changed: ${(b.skeleton[diff] ?? '(end of file)').trim().slice(0, 120)}` }
-  const commands: string[] = []
-  for (const [key, to] of b.servers) commands.push(...serverCommands(a.servers.get(key)!, to))
-  return { commands }
+  const c = compare(running, next)
+  if ('reloadAt' in c) return { reload: `line ${c.reloadAt + 1} changed: ${c.line.trim().slice(0, 120)}` }
+  return { commands: c.changed.flatMap(([from, to]) => serverCommands(from, to)) }
 }
 
 /**
@@ -44,10 +37,8 @@ export function planServers(running: string, next: string): ServerPlan {
  * passed `haproxy -c` fail it, so the check (about 50 ms of HAProxy start-up) can be skipped.
  */
 export function serverOnlyChange(running: string, next: string): boolean {
-  const a = parse(running)
-  const b = parse(next)
-  if (firstDifference(a.skeleton, b.skeleton) !== undefined) return false
-  return [...b.servers.values()].every((s) => isIP(s.addr) !== 0 && /^\d+$/.test(s.weight) && Number(s.weight) <= 256 && Number(s.port) <= 65535)
+  const c = compare(running, next)
+  return 'changed' in c && c.changed.every(([, s]) => isIP(s.addr) !== 0 && /^\d+$/.test(s.weight) && Number(s.weight) <= 256 && Number(s.port) <= 65535)
 }
 
 /** Leaving: out of rotation first, so no new request picks it while it changes; joining: in rotation last. */
@@ -64,32 +55,38 @@ function serverCommands(from: Server, to: Server): string[] {
 const SECTION = /^(\S+)(?:\s+(\S+))?/
 const SERVER = /^\s+server\s+(\S+)\s+(\S+):(\d+)(\s.*)?$/
 
-function parse(text: string): Parsed {
-  const skeleton: string[] = []
-  const servers = new Map<string, Server>()
+/**
+ * Line by line, parsing only the lines that differ: a render with fixed server slots keeps
+ * every line in place, so with 1,000 instances a move touches one line of a few thousand.
+ */
+function compare(running: string, next: string): Comparison {
+  const a = running.split('\n')
+  const b = next.split('\n')
+  const changed: Array<[Server, Server]> = []
   let section = ''
-  for (const line of text.split('\n')) {
-    if (/^\S/.test(line) && !line.startsWith('#')) {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const line = b[i]
+    if (line !== undefined && /^\S/.test(line) && !line.startsWith('#')) {
       const m = SECTION.exec(line)!
       section = m[1] === 'backend' || m[1] === 'listen' ? (m[2] ?? '') : ''
     }
-    const s = section ? SERVER.exec(line) : null
-    if (!s) {
-      skeleton.push(line)
-      continue
-    }
-    const words = (s[4] ?? '').trim().split(/\s+/).filter(Boolean)
-    const at = words.indexOf('weight')
-    const weight = at >= 0 ? (words.splice(at, 2)[1] ?? '') : '1'
-    const enabled = !words.includes('disabled')
-    const params = words.filter((w) => w !== 'disabled' && w !== 'enabled')
-    servers.set(`${section}/${s[1]}`, { backend: section, name: s[1]!, addr: s[2]!, port: s[3]!, weight, enabled })
-    skeleton.push(`server ${section}/${s[1]} ${params.join(' ')}`)
+    if (a[i] === line) continue
+    const from = a[i] === undefined ? undefined : serverLine(section, a[i]!)
+    const to = line === undefined ? undefined : serverLine(section, line)
+    if (!from || !to || from.name !== to.name || from.params !== to.params) return { reloadAt: i, line: line ?? '(end of file)' }
+    changed.push([from, to])
   }
-  return { skeleton, servers }
+  return { changed }
 }
 
-function firstDifference(a: string[], b: string[]): number | undefined {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) if (a[i] !== b[i]) return i
-  return undefined
+/** A `server` line of backend `section` with what the runtime API cannot change as `params`; undefined for any other line. */
+function serverLine(section: string, line: string): (Server & { params: string }) | undefined {
+  const s = section ? SERVER.exec(line) : null
+  if (!s) return undefined
+  const words = (s[4] ?? '').trim().split(/\s+/).filter(Boolean)
+  const at = words.indexOf('weight')
+  const weight = at >= 0 ? (words.splice(at, 2)[1] ?? '') : '1'
+  const enabled = !words.includes('disabled')
+  const params = words.filter((w) => w !== 'disabled' && w !== 'enabled').join(' ')
+  return { backend: section, name: s[1]!, addr: s[2]!, port: s[3]!, weight, enabled, params }
 }

@@ -34,7 +34,7 @@ t.test('anything but address, port, weight and disabled needs a reload, naming t
   const a = config([slot(1, '10.0.0.1:21000')])
   const listener = planServers(a, config([slot(1, '10.0.0.1:21000')], '\n    bind 127.0.0.1:9192'))
   t.match(listener, { reload: /line 6 changed: bind 127.0.0.1:9192/ })
-  t.match(planServers(a, config([slot(1, '10.0.0.1:21000'), slot(2, '0.0.0.0:1', ' disabled')])), { reload: /server upstream_api\/s2/ }, 'a new slot')
+  t.match(planServers(a, config([slot(1, '10.0.0.1:21000'), slot(2, '0.0.0.0:1', ' disabled')])), { reload: /line 11 changed: server s2 0\.0\.0\.0:1 .* disabled$/ }, 'a new slot')
   t.match(planServers(a, config([slot(1, '10.0.0.1:21000', ' alpn h2')])), { reload: /alpn h2/ }, 'a server setting')
   t.match(planServers('', a), { reload: /line 1 changed: global/ }, 'nothing known about the running config')
 })
@@ -53,4 +53,14 @@ t.test('serverOnlyChange: only runtime-carried server changes with IP addresses 
   t.notOk(serverOnlyChange(a, config([slot(1, '10.0.0.1:21000'), slot(2, '10.0.0.2:99999')])), 'a port out of range')
   t.notOk(serverOnlyChange(a, a.replace('weight 1', 'weight 300')), 'a weight HAProxy refuses')
   t.notOk(serverOnlyChange(a, config([slot(1, '10.0.0.1:21000')], '\n    bind 127.0.0.1:9192')), 'any other line')
+})
+
+t.test('with 1,000 slots, one moved instance is one command; a renamed or removed slot is a reload', async (t) => {
+  const slots = Array.from({ length: 1000 }, (_, i) => slot(i + 1, `10.0.${i >> 8}.${i & 255}:21000`))
+  const a = config(slots)
+  const moved = config(slots.map((s, i) => (i === 700 ? slot(701, '10.9.9.9:22000') : s)))
+  t.same(planServers(a, moved), { commands: ['set server upstream_api/s701 addr 10.9.9.9 port 22000'] })
+  t.ok(serverOnlyChange(a, moved))
+  t.match(planServers(a, config(slots.map((s, i) => (i === 700 ? s.replace('server s701', 'server t701') : s)))), { reload: /^line 710 changed: server t701 10\.0\.2\.188:21000 / }, 'a renamed slot')
+  t.match(planServers(a, config(slots.slice(0, 999))), { reload: /^line 1009 changed: $/ }, 'a removed slot')
 })
