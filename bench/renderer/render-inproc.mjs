@@ -2,11 +2,12 @@
 // Phase 4b, run as its own process so the timings see a fresh heap: fetch the
 // real health answer for a service from the agent once, put it in a Brain the
 // way a View would, and time meshplate's own stages on it with no network:
-// JSON.parse, validation (parseHealthEntries), the View's deep-equal dedupe,
+// JSON.parse, validation (parseHealthEntries), the View's dedupe (digest and deep-equal),
 // template compile, and N renders. Prints one JSON object.
 // Also times meshplate's atomicWrite of a ~1 KB file into <work-dir>, against a
 // bare write+fsync+rename (the sequence consul-template's renderer.go does).
 // Usage: node render-inproc.mjs <consul-addr> <template.njk> <service> <renders> <work-dir>
+import { hash } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -92,6 +93,7 @@ console.log(JSON.stringify({
   jsonParseMs: timeMedian(20, () => JSON.parse(text)).median,
   validateMs: timeMedian(20, () => parseHealthEntries(body)).median,
   deepEqualMs: timeMedian(20, () => isDeepStrictEqual(entries, again)).median,
+  digestMs: timeMedian(20, () => hash('sha1', text, 'base64')).median,
   compileMs: compile.median,
   coldRenderMs: cold.median,
   renderMedianMs: renders.median,

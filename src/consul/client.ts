@@ -5,6 +5,7 @@
  * typed error naming the endpoint. Dependencies call `get`/`post` and validate
  * the JSON they receive.
  */
+import { hash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Agent, type Dispatcher } from './undici.ts'
 import { ConsulHttpError, ConsulResponseError, ConsulUnreachableError, errorLine } from '../errors.ts'
@@ -32,6 +33,8 @@ export interface ConsulResponse {
   index?: number
   /** X-Consul-ContentHash, for hash-blocking endpoints. */
   contentHash?: string
+  /** SHA-1 of the body text: equal digests, equal answers (what the View's dedupe compares). */
+  digest: string
 }
 
 /** Extra time over `wait` before a blocking request counts as hung (Consul adds up to wait/16 jitter). */
@@ -133,7 +136,7 @@ export class ConsulClient {
     } catch (err) {
       throw new ConsulResponseError(endpoint, `body is not JSON (${text.length} bytes)`, { cause: err })
     }
-    return { body: parsed, index: parseIndex(res.headers['x-consul-index']), contentHash: header(res.headers['x-consul-contenthash']) }
+    return { body: parsed, index: parseIndex(res.headers['x-consul-index']), contentHash: header(res.headers['x-consul-contenthash']), digest: hash('sha1', text, 'base64') }
   }
 }
 

@@ -21,6 +21,11 @@ export interface FetchResult<T> {
   data: T
   index?: number
   hash?: string
+  /**
+   * The response's digest, when `data` follows from that one body alone: the View then drops an
+   * identical answer by comparing digests, not by walking the data (3.6 ms for 1,000 instances).
+   */
+  digest?: string
 }
 
 export interface Dependency<T = unknown> {

@@ -21,6 +21,6 @@ export class HealthConnectDependency implements Dependency<HealthEntry[]> {
     const path = `/v1/health/connect/${seg(this.service)}`
     const query = { dc: this.datacenter || undefined, filter: this.filter || undefined }
     const res = await client.get(path, query, { index: o.index, waitMs: o.waitMs, signal: o.signal })
-    return { data: validate(`GET ${path}`, res.body, parseHealthEntries), index: res.index }
+    return { data: validate(`GET ${path}`, res.body, parseHealthEntries), index: res.index, digest: res.digest }
   }
 }

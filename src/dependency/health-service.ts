@@ -30,6 +30,6 @@ export class HealthServiceDependency implements Dependency<HealthEntry[]> {
     const path = `/v1/health/service/${seg(this.#q.name)}`
     const query = { passing: '', tag: this.#q.tag || undefined, dc: this.#q.dc || undefined }
     const res = await client.get(path, query, { index: o.index, waitMs: o.waitMs, signal: o.signal })
-    return { data: validate(`GET ${path}`, res.body, parseHealthEntries), index: res.index }
+    return { data: validate(`GET ${path}`, res.body, parseHealthEntries), index: res.index, digest: res.digest }
   }
 }

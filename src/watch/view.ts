@@ -38,6 +38,7 @@ export class View {
   #hash: string | undefined
   #data: unknown
   #hasData = false
+  #digest: string | undefined
   readonly #abort = new AbortController()
   #running: Promise<void> | undefined
 
@@ -102,7 +103,9 @@ export class View {
       }
     }
     if (dep.blocking === 'hash') this.#hash = result.hash
-    if (this.#hasData && isDeepStrictEqual(result.data, this.#data)) {
+    const same = result.digest !== undefined ? result.digest === this.#digest : isDeepStrictEqual(result.data, this.#data)
+    this.#digest = result.digest
+    if (this.#hasData && same) {
       // A new index with identical data (another key changed): nothing to render.
       return
     }

@@ -18,7 +18,7 @@ export function recordingClient(reply: FakeReply, calls: unknown[][] = []): { cl
     get: async (...args: unknown[]): Promise<ConsulResponse> => {
       calls.push(args)
       if (reply.error) throw reply.error
-      return { body: reply.body, index: reply.index, contentHash: reply.contentHash }
+      return { body: reply.body, index: reply.index, contentHash: reply.contentHash, digest: JSON.stringify(reply.body) ?? '' }
     },
   } as unknown as ConsulClient
   return { client, calls }

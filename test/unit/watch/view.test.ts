@@ -11,6 +11,8 @@ import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { ConsulClient } from '../../../src/consul/client.ts'
 import type { Dependency, FetchOptions, FetchResult } from '../../../src/dependency/dependency.ts'
+import { HealthConnectDependency } from '../../../src/dependency/health-connect.ts'
+import type { HealthEntry } from '../../../src/dependency/health-entry.ts'
 import { KvGetDependency, type KvValue } from '../../../src/dependency/kv-get.ts'
 import { PreparedQueryDependency } from '../../../src/dependency/prepared-query.ts'
 import { ConsulHttpError, ConsulResponseError, ConsulUnreachableError } from '../../../src/errors.ts'
@@ -122,6 +124,26 @@ t.test('fault stub: a new index with deep-equal data is dropped', async (t) => {
   await view.stop()
   t.same(values(rec.data), ['a', 'c'])
   t.equal(requests[2]!.searchParams.get('index'), '11', 'the index still advances')
+})
+
+t.test('fault stub: a health answer with the same text is dropped by its digest, a changed one delivered', async (t) => {
+  const entry = (port: number) => ({ Node: { Node: 'n1', Address: '10.0.0.5', Datacenter: 'dc1' }, Service: { ID: 'api-sidecar-proxy', Service: 'api-sidecar-proxy', Port: port, Proxy: { DestinationServiceName: 'api' } }, Checks: [] })
+  const script: Reply[] = [
+    { index: 10, json: [entry(1)] },
+    { index: 11, json: [entry(1)] },
+    { index: 12, json: [entry(2)] },
+    { index: 13, json: [entry(1)] },
+    { index: 14, text: JSON.stringify([entry(1)], null, 1) },
+  ]
+  const { client, requests } = await scriptedAgent(t, (n) => script[n] ?? 'hang')
+  const rec = recorder()
+  const view = new View(new HealthConnectDependency('api'), client, rec.events, silentLogger, fast())
+  view.start()
+  await until(() => requests.length === 6, 'the sixth request')
+  await view.stop()
+  const ports = rec.data.map((d) => (d as HealthEntry[]).map((e) => e.Port))
+  t.same(ports.slice(0, 3), [[1], [2], [1]], 'index 11 repeats index 10 and is dropped; 13 returns to 10 and is not')
+  t.same(ports.slice(3), [[1]], 'the same data in other text is delivered again (the digest is of the text; a render of it changes nothing)')
 })
 
 t.test('fault stub: errors go to onError, retry with backoff, and keep the last good data', async (t) => {
