@@ -47,7 +47,7 @@ async function main() {
   process.on('exit', killAllNow)
   const consul = await startMesh(bins, work)
   try {
-    log('web sidecar with V8 defaults, idle 30 s')
+    log('web sidecar without the shebang flag, idle 30 s')
     const plain = await startSidecar(root, bins, work, consul, 'plain', [])
     await sleep(30_000)
     const plainIdle = sidecarMemory(plain)
@@ -106,13 +106,13 @@ function report(R) {
   const out = [
     '## Footprint',
     '',
-    `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`node bench/footprint/run.mjs${quick ? ' --quick' : ''}\` (${Math.round(R.seconds)} s). Machine: ${R.M.nproc} CPUs (${R.M.cpu}), ${R.M.memory}, Linux ${R.M.kernel}; Node.js ${R.M.node}; ${R.M.haproxy}; ${R.M.consul}; meshplate at ${R.M.commit}. meshplate runs with \`${'--max-semi-space-size=1'}\` (its shebang's flags) unless a row says "V8 defaults"; \`sidecar\` and \`run\` also set V8's \`--optimize-for-size\` at start (src/runner/idle-gc.ts).`,
+    `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`node bench/footprint/run.mjs${quick ? ' --quick' : ''}\` (${Math.round(R.seconds)} s). Machine: ${R.M.nproc} CPUs (${R.M.cpu}), ${R.M.memory}, Linux ${R.M.kernel}; Node.js ${R.M.node}; ${R.M.haproxy}; ${R.M.consul}; meshplate at ${R.M.commit}. meshplate runs with \`${'--max-semi-space-size=1'}\` (its shebang's flags) unless a row says "without the shebang flag"; \`sidecar\` and \`run\` also set V8's \`--optimize-for-size\` at start (src/runner/idle-gc.ts), in every row. In the import-cost table "V8 defaults" means no flag at all.`,
     '',
     '### Whole sidecar (MB; web with one upstream, loopback)',
     '',
     row(['State', 'meshplate RSS', 'HAProxy master RSS', 'worker RSS', 'whole RSS', 'meshplate PSS', 'master PSS', 'worker PSS', 'whole PSS']),
     row(Array(9).fill('---')),
-    row(['idle, V8 defaults', ...whole(R.plainIdle)]),
+    row(['idle, without the shebang flag', ...whole(R.plainIdle)]),
     row(['idle, as shipped', ...whole(R.idle)]),
     row([`after ${R.churn.label} of churn (${R.churn.changes} changes)`, ...whole(R.afterChurn)]),
     row(['1,000 api instances, rendered', ...whole(R.many)]),
