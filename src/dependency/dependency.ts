@@ -23,7 +23,8 @@ export interface FetchResult<T> {
   hash?: string
   /**
    * The response's digest, when `data` follows from that one body alone: the View then drops an
-   * identical answer by comparing digests, not by walking the data (3.6 ms for 1,000 instances).
+   * identical answer by comparing digests (0.6 ms for 888 KiB of text), not by walking the data
+   * (3.6–6.1 ms for 1,000 instances in bench/renderer).
    */
   digest?: string
 }

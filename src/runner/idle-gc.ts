@@ -13,8 +13,9 @@
  * 1,000-instance upstream peaked at about 140 MB. `preferSmallHeap` sets
  * `--optimize-for-size` in the long-running commands (run, sidecar), under
  * which V8 sizes the heap for memory (a smaller growing factor) and collects
- * sooner: the same load peaks near 90 MB, for roughly twice the CPU per
- * 1,000-instance change (bench/RESULTS.md, "Footprint"). `once` keeps V8's
+ * sooner: the same load peaks near 94 MB. The extra collections cost CPU; with
+ * the same release's cheaper renders and dedupe, CPU per 1,000-instance change
+ * stayed level (bench/RESULTS.md, "Release comparison"). `once` keeps V8's
  * defaults: it exits before its heap matters.
  */
 import { setFlagsFromString } from 'node:v8'

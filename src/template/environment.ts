@@ -6,8 +6,8 @@
  * Nunjucks' own error object, whose line number survives an error on line 1.
  *
  * Included and imported files compile once per content, not once per render
- * (Nunjucks' `noCache` recompiled the shipped macros on every render: about
- * half of a 1,000-instance sidecar's CPU per change). Before each render,
+ * (Nunjucks' `noCache` recompiled the shipped macros on every render: about a
+ * quarter of a 1,000-instance sidecar's CPU per change). Before each render,
  * `refreshIncludes` reads each one again and drops the compiled copy of any
  * whose path or text changed, so an edited macro file applies at the next
  * render, as it did uncached.
