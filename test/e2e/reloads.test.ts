@@ -17,7 +17,8 @@ import { httpGet, tcpRoundTrip } from '../support/traffic.ts'
 /** Reloads the sidecar's HAProxy and waits for its new worker. */
 async function forceReload(dir: string): Promise<void> {
   const master = join(dir, 'master.sock')
-  const before = await showProc(master)
+  // The sidecar may be mid-reload itself (the master re-executes): ask until the master CLI answers.
+  const before = await eventually(() => showProc(master), 5_000, 'the master CLI')
   await runtimeCommand(master, 'reload')
   await eventually(async () => {
     const now = await showProc(master).catch(() => before)

@@ -73,7 +73,10 @@ export async function startMesh(o: MeshOptions): Promise<Mesh> {
   }
   try {
     for (const svc of ['api', 'web'] as const) {
-      await eventually(() => /Loading success/.test(sidecars[svc].output()), 20_000, `${svc} sidecar's HAProxy to start`)
+      // meshplate's "HAProxy ready": its master CLI answers with a serving worker. HAProxy's own
+      // "Loading success" can come first, and a test that talks to the master CLI right then may
+      // find it not yet listening (ECONNREFUSED, seen once in CI with HAProxy 3.0).
+      await eventually(() => /HAProxy ready/.test(sidecars[svc].output()), 20_000, `${svc} sidecar's HAProxy to be ready`)
     }
   } catch (err) {
     const logs = `api:\n${sidecars.api.output().slice(-2000)}\nweb:\n${sidecars.web.output().slice(-2000)}`
