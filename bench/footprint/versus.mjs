@@ -18,7 +18,7 @@ import { moveOne, peakMb, registerMany, SETTLE_MS, sidecarMemory, startMesh, sta
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
 const argv = process.argv.slice(2)
 const pairsAt = argv.indexOf('--pairs')
-const rev = argv.find((a, i) => !a.startsWith('--') && i !== pairsAt + 1)
+const rev = argv.find((a, i) => !a.startsWith('--') && (pairsAt < 0 || i !== pairsAt + 1))
 const pairs = Math.min(9, (pairsAt >= 0 && Number(argv[pairsAt + 1])) || 3)
 if (!rev) {
   console.error('usage: node bench/footprint/versus.mjs <rev> [--pairs N] [--no-write]')
