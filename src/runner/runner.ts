@@ -16,6 +16,7 @@ import { MeshplateError } from '../errors.ts'
 import { runCommands, type CommandSpec } from '../exec/commands.ts'
 import type { Logger } from '../log.ts'
 import type { Brain } from '../template/brain.ts'
+import { refreshIncludes } from '../template/environment.ts'
 import type { Template } from '../template/template.ts'
 import { Watcher } from '../watch/watcher.ts'
 import type { ViewOptions } from '../watch/view.ts'
@@ -107,9 +108,11 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
     const used = new Map<string, Dependency>()
     // Render everything first, with no await in between, so one batch sees one state of the brain.
     const outputs: Array<[TemplateConfig, string]> = []
+    // Included files are checked once per batch, not once per template (0.2 ms each in the sidecar).
+    for (const env of new Set(templates.map((t) => t.env))) refreshIncludes(env)
     for (const [i, template] of templates.entries()) {
       try {
-        const r = template.render(this.deps.brain)
+        const r = template.render(this.deps.brain, false)
         for (const [id, dep] of r.used) used.set(id, dep)
         if (r.output !== undefined) outputs.push([config.templates[i]!, r.output])
         else {

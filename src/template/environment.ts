@@ -44,9 +44,17 @@ function cacheByContent(loader: nunjucks.FileSystemLoader): () => void {
     seen.set(name, key(source))
     return source
   }
+  // Never throws: a file that cannot be read now is dropped, and the render that needs it reports why.
+  const current = (name: string) => {
+    try {
+      return key(read(name))
+    } catch {
+      return undefined
+    }
+  }
   return () => {
     for (const [name, was] of seen) {
-      if (key(read(name)) === was) continue
+      if (current(name) === was) continue
       delete (loader as unknown as { cache: Record<string, unknown> }).cache[name]
       seen.delete(name)
     }

@@ -47,10 +47,13 @@ export class Template {
     }
   }
 
-  /** Renders against `brain`. Missing data is reported, not thrown. */
-  render(brain: Brain): RenderResult {
+  /**
+   * Renders against `brain`. Missing data is reported, not thrown. `checkIncludes: false` when
+   * the caller has just run refreshIncludes on this environment (the runner, once per batch).
+   */
+  render(brain: Brain, checkIncludes = true): RenderResult {
     if (!this.#compiled) this.load()
-    refreshIncludes(this.env)
+    if (checkIncludes) refreshIncludes(this.env)
     const tracker = new Tracker(brain)
     this.scope.tracker = tracker
     let output: string | undefined
