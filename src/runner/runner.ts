@@ -63,6 +63,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
   #again = false
   #stopped = false
   #idleGc = new IdleGc()
+  #warned = new Set<string>()
 
   constructor(readonly deps: RunnerDeps) {
     super()
@@ -108,12 +109,14 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
     const used = new Map<string, Dependency>()
     // Render everything first, with no await in between, so one batch sees one state of the brain.
     const outputs: Array<[TemplateConfig, string]> = []
+    const warnings = new Set<string>()
     // Included files are checked once per batch, not once per template (0.2 ms each in the sidecar).
     for (const env of new Set(templates.map((t) => t.env))) refreshIncludes(env)
     for (const [i, template] of templates.entries()) {
       try {
         const r = template.render(this.deps.brain, false)
         for (const [id, dep] of r.used) used.set(id, dep)
+        r.warnings.forEach((w) => warnings.add(w))
         if (r.output !== undefined) outputs.push([config.templates[i]!, r.output])
         else {
           result.complete = false
@@ -123,6 +126,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
         this.#fail(result, err)
       }
     }
+    this.#logNewWarnings(warnings)
     const write = this.deps.write ?? ((o: string, t: TemplateConfig) => writeRendered(o, t, config, log))
     for (const [tc, output] of outputs) {
       try {
@@ -156,6 +160,12 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
     if (!this.#stopped) this.#idleGc.after()
     this.emit('batch', result)
     return result
+  }
+
+  /** Logs each warning when it first appears; one that goes away and comes back is logged again. */
+  #logNewWarnings(warnings: Set<string>): void {
+    for (const w of warnings) if (!this.#warned.has(w)) this.deps.log.warn(w)
+    this.#warned = warnings
   }
 
   #fail(result: BatchResult, err: unknown): void {

@@ -12,12 +12,14 @@ import type { Brain } from './brain.ts'
 import { refreshIncludes } from './environment.ts'
 import type { RenderScope } from './functions.ts'
 import { Tracker } from './tracker.ts'
+import { collectWarnings } from './warnings.ts'
 
 export interface RenderResult {
   /** Undefined when data was missing: the file must not be written. */
   output: string | undefined
   used: Map<string, Dependency>
   missing: Set<string>
+  warnings: Set<string>
 }
 
 export class Template {
@@ -58,14 +60,14 @@ export class Template {
     this.scope.tracker = tracker
     let output: string | undefined
     try {
-      output = this.#compiled!.render({})
+      output = collectWarnings(tracker.warnings, () => this.#compiled!.render({}))
     } catch (err) {
       // A template that touched missing data may fail on the empty values; that is "missing", not an error.
       if (tracker.missing.size === 0) throw toTemplateError('TEMPLATE_RUNTIME', this.file, err, 1)
     } finally {
       this.scope.tracker = undefined
     }
-    return { output: tracker.missing.size > 0 ? undefined : output, used: tracker.used, missing: tracker.missing }
+    return { output: tracker.missing.size > 0 ? undefined : output, used: tracker.used, missing: tracker.missing, warnings: tracker.warnings }
   }
 }
 

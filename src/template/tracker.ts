@@ -9,6 +9,8 @@ import type { Brain } from './brain.ts'
 export class Tracker {
   readonly used = new Map<string, Dependency>()
   readonly missing = new Set<string>()
+  /** What the render read in the safe direction or honoured only approximately (warnings.ts). */
+  readonly warnings = new Set<string>()
 
   constructor(readonly brain: Brain) {}
 
