@@ -197,9 +197,12 @@ local function verdict(v)
   return false
 end
 
--- Decides from state.table: exact source first, then "*"; nil means "ask the agent".
+-- Decides from state.table: exact source first, then "*", then "@default"; nil means "ask
+-- the agent". The table holds every intention a default-tenancy source can match, so a source
+-- no row names gets the default Consul computes for Envoy (which, with ACLs off and
+-- acl.default_policy = "deny", is deny where the agent's authorize endpoint would allow).
 -- Returns the decision ("allow" | "deny" | "l7"), the entry that decided ("exact" |
--- "wildcard"), its key, and for "l7" the number of permissions.
+-- "wildcard" | "default"), its key, and for "l7" the number of permissions.
 function M.decide(state, source_svc)
   local t = state and state.table
   if t == nil or type(source_svc) ~= "string" or not find(source_svc, SEGMENT) then return nil end
@@ -208,6 +211,9 @@ function M.decide(state, source_svc)
   if v == false then return nil end -- an unreadable exact entry is not overridden by "*"
   v, n = verdict(t["*"])
   if v then return v, "wildcard", "*", n end
+  if v == false then return nil end
+  v = verdict(t["@default"])
+  if v == "allow" or v == "deny" then return v, "default", "@default" end
   return nil
 end
 
@@ -397,6 +403,8 @@ end
 
 -- Action ------------------------------------------------------------------------------------
 
+local REASON_PREFIX = { exact = "intention-", wildcard = "wildcard-", default = "default-" }
+
 -- Decides what needs no I/O: decision, reason, source uri, id, rule (decision nil: ask the
 -- agent; decision "l7": decide per request, with rule the map key and n its permissions).
 function M.evaluate(state, der)
@@ -414,7 +422,7 @@ function M.evaluate(state, der)
   if M.default_tenancy(id) then
     local d, kind, key, n = M.decide(state, id.svc)
     if d == "l7" then return "l7", n, uri, id, key end
-    if d then return d, (kind == "exact" and "intention-" or "wildcard-") .. d, uri, id, key end
+    if d then return d, REASON_PREFIX[kind] .. d, uri, id, key end
   end
   return nil, nil, uri, id
 end
@@ -463,7 +471,7 @@ local function authorize_l7_txn(deps, txn)
   local svc = txn:get_var("sess.mesh_l7")
   local d, kind, key, n = M.decide(state, svc)
   if d ~= "l7" then
-    if d then return set_txn_result(txn, d, (kind == "exact" and "intention-" or "wildcard-") .. d, key) end
+    if d then return set_txn_result(txn, d, REASON_PREFIX[kind] .. d, key) end
     return set_txn_result(txn, "deny", "table-changed", svc)
   end
   if not txn.http then return set_txn_result(txn, "deny", "l7-not-http", key) end

@@ -8,8 +8,9 @@
 -- source, and matches a request against them. The first permission that matches decides; a
 -- request matching none gets the agent's default action (`@default` in the map), as Consul
 -- defines it. Anything unreadable denies: a bad line, a regex HAProxy will not compile, or a
--- missing default. Pure functions only: the caller passes the request and a regex compiler
--- (HAProxy's Regex class), so the spec runs under plain lua5.3 and lua5.4.
+-- missing default. A permission marked `never` (it needs a condition the renderer does not
+-- enforce, such as a JWT) never matches. Pure functions only: the caller passes the request
+-- and a regex compiler (HAProxy's Regex class), so the spec runs under plain lua5.3 and lua5.4.
 
 local M = {}
 
@@ -23,17 +24,20 @@ local function unpct(s)
   return (gsub(s, "%%(%x%x)", function(h) return char(tonumber(h, 16)) end))
 end
 
--- Reads `hdr=<kind>:<invert>:<name>:<value>` | nil.
+local KINDS = { present = true, exact = true, prefix = true, suffix = true, contains = true,
+  regex = true }
+
+-- Reads `hdr=<kind>:<invert>[i]:<name>:<value>` | nil. `i`: compare ignoring ASCII case (the
+-- value is kept lowercased, the request's value is lowercased before comparing).
 local function header(v)
-  local kind, inv, name, value = match(v, "^(%l+):([01]):([^:]+):([^:]*)$")
-  if not kind then return nil end
-  if kind ~= "present" and kind ~= "exact" and kind ~= "prefix" and kind ~= "suffix"
-      and kind ~= "regex" then
-    return nil
-  end
+  local kind, inv, icase, name, value = match(v, "^(%l+):([01])(i?):([^:]+):([^:]*)$")
+  if not kind or not KINDS[kind] then return nil end
+  if icase == "i" and (kind == "present" or kind == "regex") then return nil end
   name, value = unpct(name), unpct(value)
   if not name or not value then return nil end
-  return { kind = kind, invert = inv == "1", name = lower(name), value = value }
+  local ignore_case = icase == "i"
+  return { kind = kind, invert = inv == "1", ignore_case = ignore_case, name = lower(name),
+    value = ignore_case and lower(value) or value }
 end
 
 -- Parses one permission line's value: `<allow|deny> <token>...` | nil, reason.
@@ -54,6 +58,9 @@ function M.parse_permission(line)
         if not find(m, "^%u+$") then return nil, "bad method" end
         p.methods[m] = true
       end
+    elseif token == "never" then
+      -- A condition the renderer could not enforce: this allow never matches.
+      p.never = true
     elseif k == "hdr" then
       local h = header(v)
       if not h then return nil, "bad header" end
@@ -99,10 +106,13 @@ end
 local function header_matches(h, req)
   local v = req.header(h.name)
   local hit
+  if v ~= nil and h.ignore_case then v = lower(v) end
   if v == nil then
     hit = false
   elseif h.kind == "present" then
     hit = true
+  elseif h.kind == "contains" then
+    hit = find(v, h.value, 1, true) ~= nil
   elseif h.kind == "exact" then
     hit = v == h.value
   elseif h.kind == "prefix" then
@@ -117,6 +127,7 @@ end
 
 -- True when request req = {path, method, header(name) -> value|nil} matches permission p.
 function M.matches(p, req)
+  if p.never then return false end
   local path = req.path or ""
   if p.path_kind == "exact" and path ~= p.path then return false end
   if p.path_kind == "prefix" and path:sub(1, #p.path) ~= p.path then return false end

@@ -1,10 +1,13 @@
 /**
  * `intentions()`: the intentions that apply to one destination, in Consul's
  * precedence order. Rendered into the sidecar's authorization table, so most
- * connections are decided locally without asking the agent.
+ * connections are decided locally without asking the agent. Fields that set
+ * a condition meshplate does not enforce are listed, never dropped
+ * (unenforced.ts).
  */
 import type { ConsulClient } from '../consul/client.ts'
 import { arr, obj, optNum, optStr, str, type JsonObject } from '../consul/schema.ts'
+import { INTENTION_KEYS, unenforcedKeys } from './unenforced.ts'
 import { seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
 
 export interface Intention {
@@ -14,11 +17,15 @@ export interface Intention {
   SourcePartition: string
   SourcePeer: string
   SourceType: string
+  /** Set on Consul 1.16+ (an Enterprise feature): the source is a sameness group's members. */
+  SourceSamenessGroup: string
   DestinationName: string
   /** `allow` or `deny`; empty for L7 intentions, which carry Permissions. */
   Action: string
   Permissions: JsonObject[]
   Precedence: number
+  /** Intention-level fields that set a condition meshplate does not enforce (`JWT`, keys it does not know). */
+  Unenforced: string[]
 }
 
 export function parseIntentions(body: unknown, destination: string): Intention[] {
@@ -32,10 +39,12 @@ export function parseIntentions(body: unknown, destination: string): Intention[]
       SourcePartition: optStr(it.SourcePartition, `[${i}].SourcePartition`),
       SourcePeer: optStr(it.SourcePeer, `[${i}].SourcePeer`),
       SourceType: optStr(it.SourceType, `[${i}].SourceType`),
+      SourceSamenessGroup: optStr(it.SourceSamenessGroup, `[${i}].SourceSamenessGroup`),
       DestinationName: str(it.DestinationName, `[${i}].DestinationName`),
       Action: optStr(it.Action, `[${i}].Action`),
       Permissions: arr(it.Permissions, `[${i}].Permissions`).map((p, j) => obj(p, `[${i}].Permissions[${j}]`)),
       Precedence: optNum(it.Precedence, `[${i}].Precedence`),
+      Unenforced: unenforcedKeys(it, INTENTION_KEYS),
     }
   })
 }

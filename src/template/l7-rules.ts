@@ -11,18 +11,31 @@
  * matches decides; a request matching none gets the agent's default action,
  * never a lower-precedence intention. A permission matches when its path
  * (exact, prefix or anchored regex), its methods (any of) and all its header
- * matchers hold. For tcp destinations an L7 intention counts as deny, as
+ * matchers (present, exact, prefix, suffix, contains, regex; IgnoreCase and
+ * Invert) hold. For tcp destinations an L7 intention counts as deny, as
  * Consul's authorize endpoint and its Envoy config do.
+ *
+ * What the sidecar cannot enforce exactly is read in the direction that grants
+ * less, with a warning naming the intention and the field, and never fails the
+ * map (which would keep an older, possibly looser, one): a condition it does
+ * not check (`JWT`, a sameness-group source, a key it does not know:
+ * ../dependency/unenforced.ts) makes an allow never match (the next rule or the
+ * default decides, as Envoy decides for a request without a valid token) and a
+ * deny apply whatever the condition says; a permission it cannot read (a regex
+ * HAProxy would run differently, two path matches) denies the whole source.
  *
  * Row format (one map line each, values percent-encoded so a line never holds
  * a space, `#` or backslash the map parser could misread):
  *   <source> allow|deny          an L4 intention
  *   <source> l7 <n>              an L7 intention with n permissions, which follow as
- *   @p/<source>/<i> <allow|deny> [path.exact=…|path.prefix=…|path.regex=…] [methods=GET,PUT] [hdr=<kind>:<invert 0|1>:<name>:<value>]…
+ *   @p/<source>/<i> <allow|deny> [never] [path.exact=…|path.prefix=…|path.regex=…] [methods=GET,PUT] [hdr=<kind>:<invert 0|1>[i]:<name>:<value>]…
+ * (`never`: the permission never matches; `i` after the invert flag: compare ignoring ASCII case.)
  */
 import type { Intention } from '../dependency/intentions-match.ts'
 import type { Json, JsonObject } from '../consul/schema.ts'
+import { HEADER_KEYS, HTTP_KEYS, PERMISSION_KEYS, unenforcedKeys } from '../dependency/unenforced.ts'
 import { anchoredPcre, RegexError } from './re2.ts'
+import { warnOnce } from './warnings.ts'
 
 export interface MapRow {
   Key: string
@@ -34,7 +47,7 @@ export class IntentionRuleError extends Error {}
 
 const HTTP_LIKE = new Set(['http', 'http2', 'grpc'])
 const METHOD = /^[A-Z]+$/
-const HEADER_KINDS = ['Present', 'Exact', 'Prefix', 'Suffix', 'Regex'] as const
+const HEADER_KINDS = ['Present', 'Exact', 'Prefix', 'Suffix', 'Contains', 'Regex'] as const
 
 /** True when `protocol` is one the sidecar enforces per request. */
 export function isHttpLike(protocol: unknown): boolean {
@@ -49,31 +62,71 @@ export function intentionRules(intentions: Intention[] | undefined, protocol?: u
   for (const it of intentions ?? []) {
     if (it.SourcePeer || !['', 'default'].includes(it.SourceNS) || !['', 'default'].includes(it.SourcePartition)) continue
     if (seen.has(it.SourceName)) continue
+    const own = intentionRows(it, l7)
+    // An allow that can never apply leaves the source to the next rule or the default.
+    if (own.length === 0) continue
     seen.add(it.SourceName)
-    if (it.Permissions.length === 0) rows.push({ Key: it.SourceName, Value: it.Action === 'allow' ? 'allow' : 'deny' })
-    else if (!l7) rows.push({ Key: it.SourceName, Value: 'deny' })
-    else rows.push({ Key: it.SourceName, Value: `l7 ${it.Permissions.length}` }, ...it.Permissions.map((p, i) => permissionRow(it, p, i)))
+    rows.push(...own)
   }
   return rows
 }
 
-function permissionRow(it: Intention, p: JsonObject, i: number): MapRow {
-  const where = `intention ${it.SourceName} -> ${it.DestinationName}${it.ID ? ` (${it.ID})` : ''} Permissions[${i}]`
+/** `intention web -> api (id)`: how warnings and errors name an intention. */
+function describe(it: Intention): string {
+  const group = it.SourceSamenessGroup ? ` (sameness group ${it.SourceSamenessGroup})` : ''
+  return `intention ${it.SourceName}${group} -> ${it.DestinationName}${it.ID ? ` (${it.ID})` : ''}`
+}
+
+/** One intention's rows: none when it is an allow that can never apply. */
+function intentionRows(it: Intention, l7: boolean): MapRow[] {
+  const where = describe(it)
+  const unenforced = [...it.Unenforced, ...(it.SourceSamenessGroup ? ['SourceSamenessGroup'] : [])]
+  if (it.Permissions.length === 0 || !l7) {
+    const allow = it.Action === 'allow' && it.Permissions.length === 0
+    if (allow && unenforced.length > 0) {
+      warnOnce(`${where}: allow never applies: it requires ${unenforced.join(', ')}, which meshplate does not enforce`)
+      return []
+    }
+    if (!allow && unenforced.length > 0) warnOnce(`${where}: deny applies to every request from ${it.SourceName}, whatever its ${unenforced.join(', ')} says`)
+    return [{ Key: it.SourceName, Value: allow ? 'allow' : 'deny' }]
+  }
+  try {
+    const permissions = it.Permissions.map((p, i) => permissionRow(it, p, i, unenforced))
+    return [{ Key: it.SourceName, Value: `l7 ${it.Permissions.length}` }, ...permissions]
+  } catch (err) {
+    if (!(err instanceof IntentionRuleError || err instanceof RegexError)) throw err
+    warnOnce(`${err.message}; every request from ${it.SourceName} is denied`)
+    return [{ Key: it.SourceName, Value: 'deny' }]
+  }
+}
+
+function permissionRow(it: Intention, p: JsonObject, i: number, inherited: string[]): MapRow {
+  const where = `${describe(it)} Permissions[${i}]`
+  const key = `@p/${it.SourceName}/${i + 1}`
   try {
     const action = p.Action
     if (action !== 'allow' && action !== 'deny') throw new IntentionRuleError(`Action ${JSON.stringify(action)} is not allow or deny`)
-    return { Key: `@p/${it.SourceName}/${i + 1}`, Value: [action, ...httpTokens(p.HTTP)].join(' ') }
+    const { tokens, unenforced } = httpTokens(p.HTTP)
+    const requires = [...inherited, ...unenforcedKeys(p, PERMISSION_KEYS), ...unenforced]
+    if (requires.length === 0) return { Key: key, Value: [action, ...tokens].join(' ') }
+    if (action === 'allow') {
+      warnOnce(`${where}: allow never matches: it requires ${requires.join(', ')}, which meshplate does not enforce`)
+      return { Key: key, Value: 'allow never' }
+    }
+    warnOnce(`${where}: deny applies whatever its ${requires.join(', ')} says`)
+    return { Key: key, Value: ['deny', ...tokens].join(' ') }
   } catch (err) {
     if (err instanceof IntentionRuleError || err instanceof RegexError) throw new IntentionRuleError(`${where}: ${err.message}`, { cause: err })
     throw err
   }
 }
 
-/** The match tokens of a permission's HTTP block. */
-function httpTokens(http: Json | undefined): string[] {
+/** The match tokens of a permission's HTTP block, and the conditions in it left unenforced. */
+function httpTokens(http: Json | undefined): { tokens: string[]; unenforced: string[] } {
   if (http === undefined || http === null) throw new IntentionRuleError('HTTP is missing (only HTTP permissions are supported)')
   if (typeof http !== 'object' || Array.isArray(http)) throw new IntentionRuleError('HTTP is not an object')
   const tokens: string[] = []
+  const unenforced = unenforcedKeys(http, HTTP_KEYS).map((k) => `HTTP.${k}`)
   const paths = (['PathExact', 'PathPrefix', 'PathRegex'] as const).filter((k) => text(http[k], k) !== '')
   if (paths.length > 1) throw new IntentionRuleError(`HTTP sets ${paths.join(' and ')}; at most one path match is allowed`)
   if (http.PathExact) tokens.push(`path.exact=${pct(text(http.PathExact, 'PathExact'))}`)
@@ -83,20 +136,32 @@ function httpTokens(http: Json | undefined): string[] {
   const bad = methods.find((m) => !METHOD.test(m))
   if (bad !== undefined) throw new IntentionRuleError(`Methods: ${JSON.stringify(bad)} is not an HTTP method`)
   if (methods.length) tokens.push(`methods=${methods.join(',')}`)
-  list(http.Header, 'Header').forEach((h, j) => tokens.push(headerToken(h, `Header[${j}]`)))
-  return tokens
+  list(http.Header, 'Header').forEach((h, j) => {
+    const header = headerToken(h, `Header[${j}]`)
+    if (typeof header === 'string') tokens.push(header)
+    else unenforced.push(...header.map((k) => `HTTP.Header[${j}].${k}`))
+  })
+  return { tokens, unenforced }
 }
 
-/** `hdr=<kind>:<invert>:<name>:<value>`; exactly one of Present, Exact, Prefix, Suffix, Regex. */
-function headerToken(h: Json, where: string): string {
+/**
+ * `hdr=<kind>:<invert>[i]:<name>:<value>` with exactly one of Present, Exact, Prefix, Suffix,
+ * Contains, Regex; or the keys of a matcher that sets a condition meshplate does not know.
+ */
+function headerToken(h: Json, where: string): string | string[] {
   if (!h || typeof h !== 'object' || Array.isArray(h)) throw new IntentionRuleError(`${where} is not an object`)
+  const unknown = unenforcedKeys(h, HEADER_KEYS)
+  if (unknown.length > 0) return unknown
   const name = text(h.Name, `${where}.Name`).toLowerCase()
   if (!/^:?[a-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) throw new IntentionRuleError(`${where}.Name ${JSON.stringify(h.Name)} is not a header name`)
   const kinds = HEADER_KINDS.filter((k) => (k === 'Present' ? h[k] === true : text(h[k], `${where}.${k}`) !== ''))
   if (kinds.length !== 1) throw new IntentionRuleError(`${where} needs exactly one of ${HEADER_KINDS.join(', ')}`)
   const kind = kinds[0]!
+  const ignoreCase = h.IgnoreCase === true
   const value = kind === 'Present' ? '' : kind === 'Regex' ? anchoredPcre(text(h.Regex, `${where}.Regex`)) : text(h[kind], `${where}.${kind}`)
-  return `hdr=${kind.toLowerCase()}:${h.Invert === true ? 1 : 0}:${pct(name)}:${pct(value)}`
+  // Consul refuses IgnoreCase on Present and Regex; a regex that has it anyway gets PCRE's (?i).
+  const flags = `${h.Invert === true ? 1 : 0}${ignoreCase && kind !== 'Present' && kind !== 'Regex' ? 'i' : ''}`
+  return `hdr=${kind.toLowerCase()}:${flags}:${pct(name)}:${pct(ignoreCase && kind === 'Regex' ? `(?i)${value}` : value)}`
 }
 
 function text(v: Json | undefined, where: string): string {

@@ -54,9 +54,37 @@ case("parse: action, path kinds, methods and headers, percent-decoded", function
   p = assert(L7.parse_permission("deny hdr=present:1:x-debug:")); eq(p.headers[1].invert, true)
 end)
 
+case("Consul 1.20.1 matchers: Contains, and IgnoreCase on Exact/Prefix/Suffix/Contains (ASCII)", function()
+  local perms = assert(perms_of({
+    "deny hdr=exact:0i:x-role:admin", "deny hdr=contains:0:x-team:adm", "deny hdr=prefix:1i:x-env:PRO",
+    "allow hdr=suffix:0i:x-host:.example", "allow hdr=contains:0i:x-tag:BeTa" }))
+  eq(perms[1].headers[1].value, "admin"); eq(perms[1].headers[1].ignore_case, true)
+  local function first(headers)
+    for i, p in ipairs(perms) do if L7.matches(p, req("/", "GET", headers)) then return i end end
+  end
+  eq(first({ ["x-role"] = "ADMIN", ["x-env"] = "prod" }), 1, "IgnoreCase exact: ADMIN is admin")
+  eq(first({ ["x-role"] = "Admin", ["x-env"] = "prod" }), 1)
+  eq(first({ ["x-role"] = "admins", ["x-team"] = "badmin", ["x-env"] = "prod" }), 2, "exact is still exact; contains finds adm")
+  eq(first({ ["x-team"] = "ADM", ["x-env"] = "prod" }), nil, "contains without IgnoreCase is case-sensitive")
+  eq(first({ ["x-env"] = "staging" }), 3, "inverted, case-insensitive prefix: staging does not start with pro")
+  eq(first({ ["x-env"] = "Production", ["x-host"] = "API.EXAMPLE" }), 4)
+  eq(first({ ["x-env"] = "prod", ["x-tag"] = "alpha-BETA-1" }), 5)
+  eq(first({ ["x-env"] = "prod", ["x-tag"] = "b.ta" }), nil, "contains is plain text, not a pattern")
+end)
+
+case("`never`: a permission needing a condition the renderer does not enforce never matches", function()
+  local perms = assert(perms_of({ "allow never", "allow path.prefix=/" }))
+  eq(perms[1].never, true)
+  local d, rule = L7.decide({ perms[1] }, req("/anything"), "deny")
+  eq(d, "deny"); eq(rule, "default", "the default decides, as Envoy does without a valid JWT")
+  d, rule = L7.decide(perms, req("/x"), "deny")
+  eq(d, "allow"); eq(rule, "2", "the next permission decides")
+end)
+
 case("parse: anything unreadable is refused, never half-read", function()
   for _, bad in ipairs({ "", "permit", "allow path.exact=/a path.prefix=/b", "allow methods=get",
-      "allow hdr=exact:2:x:y", "allow hdr=contains:0:x:y", "allow hdr=exact:0:x", "allow path.exact=%zz",
+      "allow hdr=exact:2:x:y", "allow hdr=within:0:x:y", "allow hdr=regex:0i:x:y",
+      "allow hdr=present:0i:x:", "allow hdr=exact:0j:x:y", "allow nevermore", "allow hdr=exact:0:x", "allow path.exact=%zz",
       "allow path.exact=%4", "allow colour=red", "allow path.exact", "ALLOW" }) do
     local p, err = L7.parse_permission(bad)
     eq(p, nil, "parse of " .. show(bad)); ok(type(err) == "string", "a reason for " .. show(bad))
@@ -203,6 +231,10 @@ case("action: the map changing between the two phases is never half-applied", fu
   eq(txn.vars["txn.mesh_decision"], "allow"); eq(txn.vars["txn.mesh_reason"], "intention-allow")
   txn = http_txn("/x"); map.web = "l7 1"; M.new_authorizer(deps)(txn)
   map.web = nil; map["@version"] = "3"
+  M.new_l7_authorizer(deps)(txn)
+  eq(txn.vars["txn.mesh_decision"], "allow"); eq(txn.vars["txn.mesh_reason"], "default-allow", "no row: the default")
+  txn = http_txn("/x"); map.web = "l7 1"; map["@version"] = "4"; M.new_authorizer(deps)(txn)
+  map.web = nil; map["@default"] = nil; map["@version"] = "5"
   M.new_l7_authorizer(deps)(txn)
   eq(txn.vars["txn.mesh_decision"], "deny"); eq(txn.vars["txn.mesh_reason"], "table-changed")
 end)

@@ -13,6 +13,9 @@ import type { ConsulClient } from '../../../src/consul/client.ts'
 import { IntentionDefaultDependency, parseIntentionDefault, parseProbeAnswer, PROBE_URI } from '../../../src/dependency/agent-self.ts'
 import { ConsulHttpError, ConsulResponseError } from '../../../src/errors.ts'
 import { recordingClient } from '../../support/fake-client.ts'
+import { readFileSync } from 'node:fs'
+
+const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../../fixtures/newer/${name}`, import.meta.url), 'utf8'))
 
 const self = (debug: object) => ({ Config: { Datacenter: 'dc1' }, DebugConfig: debug, Member: {}, Stats: {} })
 const acl = (enabled: boolean, policy: string) => ({
@@ -22,7 +25,12 @@ const acl = (enabled: boolean, policy: string) => ({
 
 t.test('as Consul computes it', async (t) => {
   t.same(parseIntentionDefault(self(acl(false, 'allow'))), { Action: 'allow', Source: 'acls-disabled' })
-  t.same(parseIntentionDefault(self(acl(false, 'deny'))), { Action: 'allow', Source: 'acls-disabled' }, 'ACLs off: allow, whatever the unused policy says')
+  t.same(
+    parseIntentionDefault(self(acl(false, 'deny'))),
+    { Action: 'deny', Source: 'acls-disabled' },
+    'ACLs off with acl.default_policy = "deny": deny, as the agent hands Envoy (agent/agent.go), not allow as its authorize endpoint says',
+  )
+  t.same(parseIntentionDefault(self({ ACLsEnabled: false, ACLResolverSettings: {} })), { Action: 'allow', Source: 'acls-disabled' }, 'ACLs off, no policy: allow')
   t.same(parseIntentionDefault(self(acl(true, 'deny'))), { Action: 'deny', Source: 'acl-default-policy' })
   t.same(parseIntentionDefault(self(acl(true, 'allow'))), { Action: 'allow', Source: 'acl-default-policy' })
   t.same(parseIntentionDefault(self({ ...acl(true, 'allow'), DefaultIntentionPolicy: 'deny' })), { Action: 'deny', Source: 'default-intention-policy' })
@@ -68,4 +76,11 @@ t.test('without agent:read: the authorize endpoint, for a source no intention ca
   const down = new ConsulHttpError('GET /v1/agent/self', 500, 'No cluster leader')
   await t.rejects(dep.fetch(client({}, down), { waitMs: 1 }), down, 'other errors are not turned into a probe')
   t.throws(() => parseProbeAnswer({ Reason: 'Default behavior configured by ACLs' }), { message: 'Authorized is not a boolean' })
+})
+
+t.test('Consul 1.18+ (fixtures from agent/agent_endpoint.go and agent/config/runtime.go)', async (t) => {
+  t.same(parseProbeAnswer(fixture('authorize-1.18-default-intention-policy.json')), { Action: 'deny', Source: 'authorize' }, '"Default intention policy" is the default too')
+  t.same(parseIntentionDefault(fixture('agent-self-1.18-default-intention-policy.json')), { Action: 'deny', Source: 'default-intention-policy' })
+  t.throws(() => parseProbeAnswer({ Authorized: true, Reason: 'Matched L7 intention: web => api' }), { message: /not by the default/ })
+  t.throws(() => parseProbeAnswer({ Authorized: true, Reason: 'Defaulted somehow' }), { message: /not by the default/ }, 'only the two wordings Consul uses')
 })

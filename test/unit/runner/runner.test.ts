@@ -9,14 +9,14 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { SlotTable } from '../../../src/template/slots.ts'
 import { resolveConfig } from '../../../src/config/resolve.ts'
-import { silentLogger } from '../../../src/log.ts'
+import { silentLogger, type Logger } from '../../../src/log.ts'
 import { Runner } from '../../../src/runner/runner.ts'
 import { Brain } from '../../../src/template/brain.ts'
 import { createEnvironment } from '../../../src/template/environment.ts'
 import type { RenderScope } from '../../../src/template/functions.ts'
 import { Template } from '../../../src/template/template.ts'
 
-function setup(t: Test, templates: Record<string, string>, command?: (log: string) => string[]) {
+function setup(t: Test, templates: Record<string, string>, command?: (log: string) => string[], logger: Logger = silentLogger) {
   const dir = t.testdir(templates)
   const log = join(dir, 'commands.log')
   writeFileSync(log, '')
@@ -31,7 +31,7 @@ function setup(t: Test, templates: Record<string, string>, command?: (log: strin
   const runner = new Runner({
     config,
     brain,
-    log: silentLogger,
+    log: logger,
     templates: config.templates.map((tc) => new Template(tc.source, env, scope)),
     write: async (content, tc) => {
       if (last.get(tc.destination) === content) return false
@@ -94,4 +94,25 @@ t.test('calls during a batch coalesce into one more batch, never two at once', a
   const after = await runner.batch()
   t.equal(after.complete, false, 'a stopped runner renders nothing')
   t.equal(batches, 2)
+})
+
+t.test('a warning raised while rendering is logged when it first appears, not at every batch', async (t) => {
+  const warned: string[] = []
+  const logger: Logger = { ...silentLogger, warn: (m: string) => void warned.push(m), child: () => logger }
+  const template = `{% set it = { SourceName: 'web', DestinationName: 'api', ID: 'x1', SourceNS: '', SourcePartition: '', SourcePeer: '',
+    SourceSamenessGroup: '', Action: key('action'), Permissions: [], Unenforced: ['JWT'] } %}{{ [it] | intentionRules('http') | dump }}`
+  const { runner, brain, written } = setup(t, { 'map.njk': template }, undefined, logger)
+  brain.set('kv.get(action)', { Exists: true, Value: 'allow' })
+  await runner.batch()
+  t.same(written, ['map.njk.out=[]'], 'the JWT allow is left out of the rows')
+  t.same(warned, ['intention web -> api (x1): allow never applies: it requires JWT, which meshplate does not enforce'])
+  brain.set('kv.get(other)', { Exists: true, Value: '' })
+  await runner.batch()
+  t.equal(warned.length, 1, 'the same warning is not logged again')
+  brain.set('kv.get(action)', { Exists: true, Value: 'deny' })
+  await runner.batch()
+  t.match(warned[1], /deny applies to every request from web, whatever its JWT says/)
+  brain.set('kv.get(action)', { Exists: true, Value: 'allow' })
+  await runner.batch()
+  t.equal(warned.length, 3, 'a warning that went away and came back is logged again')
 })

@@ -42,10 +42,12 @@ const intention = (over: Partial<Intention>): Intention => ({
   SourcePartition: 'default',
   SourcePeer: '',
   SourceType: 'consul',
+  SourceSamenessGroup: '',
   DestinationName: 'web',
   Action: 'allow',
   Permissions: [],
   Precedence: 9,
+  Unenforced: [],
   ...over,
 })
 

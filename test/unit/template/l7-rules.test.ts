@@ -3,16 +3,28 @@
  * an L7 permission rendered wrongly is either an outage or a hole. These pin
  * what a user of Consul's service-intentions would expect: precedence (first
  * intention per source), L7 counting as deny for tcp, each matcher kind in
- * the exact line shape lua/l7.lua parses (test/lua/l7_spec.lua), and a clear
- * error naming the intention for what cannot be enforced as written.
+ * the exact line shape lua/l7.lua parses (test/lua/l7_spec.lua), and, for
+ * what cannot be enforced as written, the reading that grants less with a
+ * warning naming the intention and the field (never a failed map, which would
+ * keep an older one).
  */
 import t from 'tap'
 import type { Intention } from '../../../src/dependency/intentions-match.ts'
-import { intentionRules, IntentionRuleError, pct } from '../../../src/template/l7-rules.ts'
+import { readFileSync } from 'node:fs'
+import { parseIntentions } from '../../../src/dependency/intentions-match.ts'
+import { intentionRules, pct } from '../../../src/template/l7-rules.ts'
+import { collectWarnings } from '../../../src/template/warnings.ts'
+
+/** The rows and the warnings of one render. */
+const withWarnings = (list: Intention[], protocol = 'http') => {
+  const warnings = new Set<string>()
+  const out = collectWarnings(warnings, () => intentionRules(list, protocol).map((r) => `${r.Key} ${r.Value}`))
+  return { rows: out, warnings: [...warnings] }
+}
 
 const intention = (over: Partial<Intention>): Intention => ({
   ID: '', SourceName: 'web', SourceNS: 'default', SourcePartition: 'default', SourcePeer: '', SourceType: 'consul',
-  DestinationName: 'api', Action: '', Permissions: [], Precedence: 9, ...over,
+  SourceSamenessGroup: '', DestinationName: 'api', Action: '', Permissions: [], Precedence: 9, Unenforced: [], ...over,
 })
 
 const rows = (list: Intention[], protocol = 'http') => intentionRules(list, protocol).map((r) => `${r.Key} ${r.Value}`)
@@ -64,22 +76,102 @@ t.test('every header matcher kind, and values percent-encoded byte by byte', asy
   t.equal(pct('a:b,c%'), 'a%3Ab%2Cc%25')
 })
 
-t.test('what cannot be enforced as written is an error naming the intention and field', async (t) => {
+t.test('a permission that cannot be read denies its whole source, with a warning naming it; other sources keep their rows', async (t) => {
   const bad = (HTTP: unknown, Action = 'allow') =>
-    () => intentionRules([intention({ ID: 'f00d', Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/' } }, { Action, HTTP } as never] })], 'http')
-  t.throws(bad({ PathRegex: '(?<=x)y' }), { message: /^intention web -> api \(f00d\) Permissions\[1\]: regex "\(\?<=x\)y" at offset 0: lookbehind/ })
-  t.throws(bad({ PathExact: '/a', PathPrefix: '/b' }), { message: /PathExact and PathPrefix; at most one path match/ })
-  t.throws(bad({ Methods: ['get'] }), { message: /Methods: "get" is not an HTTP method/ })
-  t.throws(bad({ Header: [{ Name: 'x', Exact: 'a', Prefix: 'b' }] }), { message: /Header\[0\] needs exactly one of/ })
-  t.throws(bad({ Header: [{ Name: 'bad name', Present: true }] }), { message: /Header\[0\]\.Name "bad name" is not a header name/ })
-  t.throws(bad({ Header: [{ Name: 'x', Regex: 'a++' }] }), { message: /possessive/ })
-  t.throws(bad({ PathPrefix: '/' }, 'maybe'), { message: /Action "maybe" is not allow or deny/ })
-  let err: unknown
-  try {
-    intentionRules([intention({ Permissions: [{ Action: 'allow' }] })], 'http')
-  } catch (e) {
-    err = e
+    withWarnings([
+      intention({ ID: 'f00d', Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/' } }, { Action, HTTP } as never] }),
+      intention({ SourceName: 'ops', Action: 'allow' }),
+    ])
+  const cases: Array<[ReturnType<typeof bad>, RegExp]> = [
+    [bad({ PathRegex: '(?<=x)y' }), /^intention web -> api \(f00d\) Permissions\[1\]: regex "\(\?<=x\)y" at offset 0: lookbehind/],
+    [bad({ PathExact: '/a', PathPrefix: '/b' }), /PathExact and PathPrefix; at most one path match/],
+    [bad({ Methods: ['get'] }), /Methods: "get" is not an HTTP method/],
+    [bad({ Header: [{ Name: 'x', Exact: 'a', Prefix: 'b' }] }), /Header\[0\] needs exactly one of Present, Exact, Prefix, Suffix, Contains, Regex/],
+    [bad({ Header: [{ Name: 'bad name', Present: true }] }), /Header\[0\]\.Name "bad name" is not a header name/],
+    [bad({ Header: [{ Name: 'x', Regex: 'a++' }] }), /possessive/],
+    [bad({ PathPrefix: '/' }, 'maybe'), /Action "maybe" is not allow or deny/],
+    [bad(undefined), /Permissions\[1\]: HTTP is missing/],
+  ]
+  for (const [{ rows, warnings }, message] of cases) {
+    t.same(rows, ['web deny', 'ops allow'], `denied whole: ${message}`)
+    t.equal(warnings.length, 1)
+    t.match(warnings[0], message)
+    t.match(warnings[0], /; every request from web is denied$/)
   }
-  t.ok(err instanceof IntentionRuleError, 'a permission without HTTP is an IntentionRuleError')
-  t.match((err as Error).message, /Permissions\[0\]: HTTP is missing/)
+})
+
+const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../../fixtures/newer/${name}`, import.meta.url), 'utf8'))
+
+t.test('JWT (Consul 1.16+): an allow that needs one never applies; a deny that names one applies to every request', async (t) => {
+  const list = parseIntentions(fixture('intentions-match-1.16-jwt.json'), 'api')
+  t.same(list.map((it) => it.Unenforced), [['JWT'], [], [], []], 'the intention-level JWT is seen, other rows carry none')
+  const { rows, warnings } = withWarnings(list)
+  t.same(rows, [
+    // web's L4 allow needs a JWT: skipped, so `*` (deny) decides for web.
+    'billing l7 3',
+    '@p/billing/1 allow never',
+    '@p/billing/2 deny path.prefix=/admin',
+    '@p/billing/3 allow path.prefix=/',
+    'ops deny',
+    '* deny',
+  ])
+  t.match(warnings, [
+    /^intention web -> api \(a1\): allow never applies: it requires JWT, which meshplate does not enforce$/,
+    /^intention billing -> api \(b2\) Permissions\[0\]: allow never matches: it requires JWT/,
+    /^intention billing -> api \(b2\) Permissions\[1\]: deny applies whatever its JWT says$/,
+  ])
+  t.same(withWarnings(list, 'tcp').rows, ['billing deny', 'ops deny', '* deny'], 'tcp: the JWT allow is skipped, L7 counts as deny')
+})
+
+t.test('header matchers of Consul 1.20.1: Contains, and IgnoreCase on Exact/Prefix/Suffix/Contains', async (t) => {
+  const list = parseIntentions(fixture('intentions-match-1.20.1-headers.json'), 'api')
+  const { rows, warnings } = withWarnings(list)
+  t.same(rows, [
+    'web l7 3',
+    '@p/web/1 deny hdr=exact:0i:x-role:admin',
+    '@p/web/2 deny hdr=contains:0:x-team:adm',
+    '@p/web/3 allow path.prefix=/ hdr=suffix:1i:x-env:-PROD',
+  ])
+  t.same(warnings, [], 'all enforced: no warning')
+})
+
+t.test('sameness groups (Consul 1.16, Enterprise): never grant access; a deny may only narrow', async (t) => {
+  const { rows, warnings } = withWarnings([
+    intention({ SourceName: 'web', SourceSamenessGroup: 'east', Action: 'allow', ID: 's1' }),
+    intention({ SourceName: 'ops', SourceSamenessGroup: 'east', Action: 'deny', ID: 's2' }),
+    intention({ SourceName: 'web', Action: 'deny', Precedence: 8 }),
+    intention({ SourceName: 'ops', Action: 'allow', Precedence: 8 }),
+  ])
+  t.same(rows, ['ops deny', 'web deny'], 'the sameness allow is skipped (web falls to its own deny); the sameness deny applies to the bare name')
+  t.match(warnings, [/intention web \(sameness group east\) -> api \(s1\): allow never applies: it requires SourceSamenessGroup/, /intention ops \(sameness group east\) -> api \(s2\): deny applies to every request from ops/])
+})
+
+t.test('keys meshplate does not know, inside intention, permission, HTTP or header matcher, grant less', async (t) => {
+  const { rows, warnings } = withWarnings([
+    intention({ SourceName: 'a', Action: 'allow', Unenforced: ['SourceMTLSMode'] }),
+    intention({ SourceName: 'b', Action: 'deny', Unenforced: ['Risk'] }),
+    intention({
+      SourceName: 'c',
+      Permissions: [
+        { Action: 'allow', HTTP: { PathPrefix: '/', QueryParam: [{ Name: 'debug', Exact: '0' }] } },
+        { Action: 'deny', HTTP: { PathPrefix: '/admin', Header: [{ Name: 'x-a', Exact: 'v', Locale: 'tr' }, { Name: 'x-b', Present: true }] } },
+        { Action: 'deny', HTTP: { PathPrefix: '/', Rate: 5 }, Risk: 'high' },
+        { Action: 'allow', HTTP: { Methods: ['GET'] } },
+      ],
+    }),
+  ])
+  t.same(rows, [
+    'b deny',
+    'c l7 4',
+    '@p/c/1 allow never',
+    '@p/c/2 deny path.prefix=/admin hdr=present:0:x-b:',
+    '@p/c/3 deny path.prefix=/',
+    '@p/c/4 allow methods=GET',
+  ], 'an unknown matcher is dropped from a deny (wider), an allow carrying one never matches')
+  t.equal(warnings.length, 5)
+  t.match(warnings.join('\n'), /Permissions\[0\]: allow never matches: it requires HTTP\.QueryParam/)
+  t.match(warnings.join('\n'), /Permissions\[1\]: deny applies whatever its HTTP\.Header\[0\]\.Locale says/)
+  t.match(warnings.join('\n'), /Permissions\[2\]: deny applies whatever its Risk, HTTP\.Rate says/)
+  const known = parseIntentions({ api: [{ SourceName: 'w', DestinationName: 'api', Action: 'allow', Description: 'd', Meta: { a: 'b' }, CreatedAt: 'x', Hash: 'h', LegacyID: '', JWT: null, SomethingNew: {} }] }, 'api')
+  t.same(known[0]!.Unenforced, [], 'informational keys, and empty values of any key, are no requirement')
 })
