@@ -7,6 +7,16 @@
  * `Proxy.AccessLogs` (merged from `proxy-defaults` by Consul 1.15 and later;
  * Consul 1.14 has no such field) are typed here; what their values mean to
  * HAProxy is decided in template/expose.ts and template/access-logs.ts.
+ *
+ * `Proxy.Upstreams` holds the upstreams the sidecar serves: a listener on a
+ * local port each. A registration may also carry upstreams with no port: in
+ * transparent mode (Nomad 1.8+ `transparent_proxy`, `Proxy.Mode`) Consul
+ * adds `service-defaults` `UpstreamConfig.Overrides` as `CentrallyConfigured`
+ * entries, which are settings for implicit upstreams, not listeners; a
+ * `LocalBindSocketPath` upstream listens on a unix socket; a `DestinationPeer`
+ * upstream lives in another cluster; a multi-port one (Consul 1.22
+ * Enterprise) names a port. Those are parsed, kept apart in
+ * `Proxy.UnservedUpstreams` with the reason, and never fail the registration.
  */
 import type { ConsulClient } from '../consul/client.ts'
 import { arr, num, obj, optBool, optNum, optObj, optStr, SchemaError, str, strList, strMap, type JsonObject } from '../consul/schema.ts'
@@ -20,6 +30,15 @@ export interface Upstream {
   LocalBindAddress: string
   LocalBindPort: number
   Config: JsonObject
+}
+
+/** An upstream the sidecar does not listen for, and why. */
+export interface UnservedUpstream {
+  DestinationName: string
+  /** `centrally-configured`, `socket`, `peer`, `multi-port` or `no-port`. */
+  Reason: string
+  /** What the reason means to a user, for the warning (empty for settings-only entries). */
+  Detail: string
 }
 
 /** One plaintext listener serving one exact path of the local app. */
@@ -67,6 +86,9 @@ export interface ProxyService {
     LocalServicePort: number
     Config: JsonObject
     Upstreams: Upstream[]
+    UnservedUpstreams: UnservedUpstream[]
+    /** `transparent` (Nomad 1.8+ `transparent_proxy`) or `direct`/empty. */
+    Mode: string
     Expose: Expose
     /** Absent (Consul 1.14, or no AccessLogs in proxy-defaults): null. */
     AccessLogs: AccessLogs | null
@@ -92,7 +114,8 @@ export function parseProxyService(body: unknown): ProxyService {
       LocalServiceAddress: optStr(p.LocalServiceAddress, 'Proxy.LocalServiceAddress') || '127.0.0.1',
       LocalServicePort: optNum(p.LocalServicePort, 'Proxy.LocalServicePort'),
       Config: optObj(p.Config, 'Proxy.Config'),
-      Upstreams: arr(p.Upstreams, 'Proxy.Upstreams').map((u, i) => parseUpstream(u, `Proxy.Upstreams[${i}]`)),
+      ...parseUpstreams(p.Upstreams),
+      Mode: optStr(p.Mode, 'Proxy.Mode'),
       Expose: parseExpose(p.Expose),
       AccessLogs: parseAccessLogs(p.AccessLogs),
     },
@@ -131,8 +154,35 @@ function parseAccessLogs(value: unknown): AccessLogs | null {
   }
 }
 
-function parseUpstream(value: unknown, path: string): Upstream {
-  const u = obj(value, path)
+function parseUpstreams(value: unknown): { Upstreams: Upstream[]; UnservedUpstreams: UnservedUpstream[] } {
+  const served: Upstream[] = []
+  const unserved: UnservedUpstream[] = []
+  arr(value, 'Proxy.Upstreams').forEach((v, i) => {
+    const path = `Proxy.Upstreams[${i}]`
+    const u = obj(v, path)
+    const why = unservedReason(u, path)
+    if (why) unserved.push({ DestinationName: str(u.DestinationName, `${path}.DestinationName`), ...why })
+    else served.push(parseUpstream(u, path))
+  })
+  return { Upstreams: served, UnservedUpstreams: unserved }
+}
+
+/** Why an upstream gets no listener, or undefined when it gets one. */
+function unservedReason(u: JsonObject, path: string): { Reason: string; Detail: string } | undefined {
+  if (optBool(u.CentrallyConfigured, `${path}.CentrallyConfigured`)) return { Reason: 'centrally-configured', Detail: '' }
+  if (optStr(u.DestinationPeer, `${path}.DestinationPeer`)) {
+    return { Reason: 'peer', Detail: `it is in cluster peer ${JSON.stringify(u.DestinationPeer)}, which meshplate does not reach yet` }
+  }
+  const port = u.DestinationPort
+  if (port !== undefined && port !== null && port !== '' && port !== 0) {
+    return { Reason: 'multi-port', Detail: `it names port ${JSON.stringify(port)} of a multi-port service, which meshplate does not route yet` }
+  }
+  if (optStr(u.LocalBindSocketPath, `${path}.LocalBindSocketPath`)) return { Reason: 'socket', Detail: 'it listens on a unix socket (LocalBindSocketPath), which meshplate does not serve yet' }
+  if (!optNum(u.LocalBindPort, `${path}.LocalBindPort`)) return { Reason: 'no-port', Detail: 'it has no LocalBindPort' }
+  return undefined
+}
+
+function parseUpstream(u: JsonObject, path: string): Upstream {
   const type = optStr(u.DestinationType, `${path}.DestinationType`) || 'service'
   if (type !== 'service' && type !== 'prepared_query') throw new SchemaError(`${path}.DestinationType ${type} is not supported`)
   return {

@@ -1,7 +1,9 @@
 /**
  * `service("name")`: the generic health query consul-template users know,
  * with an optional tag and datacenter (`web`, `v2.web`, `web@dc2`). Passing
- * instances only, as consul-template's default.
+ * instances only, as consul-template's default. The tag goes to Consul as a
+ * `filter` expression: `?tag=` is deprecated since Consul 1.15 in favour of
+ * `filter` (website/content/api-docs/health.mdx), which 1.14 already honours.
  */
 import type { ConsulClient } from '../consul/client.ts'
 import { ConfigError } from '../errors.ts'
@@ -15,7 +17,12 @@ export function parseServiceQuery(query: string): { tag: string; name: string; d
   return { tag: m[1] ?? '', name: m[2]!, dc: m[3] ?? '' }
 }
 
-/** Watches `GET /v1/health/service/<name>?passing[&tag=][&dc=]`. */
+/** The bexpr filter that keeps instances carrying `tag` (a quoted string literal). */
+export function tagFilter(tag: string): string {
+  return `Service.Tags contains ${JSON.stringify(tag)}`
+}
+
+/** Watches `GET /v1/health/service/<name>?passing[&filter=Service.Tags contains "<tag>"][&dc=]`. */
 export class HealthServiceDependency implements Dependency<HealthEntry[]> {
   readonly id: string
   readonly blocking = 'index' as const
@@ -28,7 +35,7 @@ export class HealthServiceDependency implements Dependency<HealthEntry[]> {
 
   async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<HealthEntry[]>> {
     const path = `/v1/health/service/${seg(this.#q.name)}`
-    const query = { passing: '', tag: this.#q.tag || undefined, dc: this.#q.dc || undefined }
+    const query = { passing: '', filter: this.#q.tag ? tagFilter(this.#q.tag) : undefined, dc: this.#q.dc || undefined }
     const res = await client.get(path, query, { index: o.index, waitMs: o.waitMs, signal: o.signal })
     return { data: validate(`GET ${path}`, res.body, parseHealthEntries), index: res.index, digest: res.digest }
   }

@@ -65,3 +65,17 @@ t.test('--record then --data renders the same bytes with no Consul', async (t) =
   const { statSync } = await import('node:fs')
   t.equal(statSync(snap).mode & 0o777, 0o600, 'snapshot holds a private key: 0600')
 })
+
+t.test('service("tag.name") selects by tag through `filter` (not the deprecated ?tag=) on a real agent', async (t) => {
+  const consul = await startConsul()
+  t.teardown(() => consul.stop())
+  for (const [id, tags, port] of [['api-1', ['v1'], 9001], ['api-2', ['v2', 'canary'], 9002], ['api-3', ['v2'], 9003]] as const) {
+    const r = await consul.api('PUT', '/v1/agent/service/register', { ID: id, Name: 'api', Port: port, Tags: tags })
+    t.equal(r.status, 200, `registered ${id}`)
+  }
+  const dir = t.testdir({ 'svc.njk': '{% for s in service("v2.api") %}{{ s.ID }}:{{ s.Port }} {% endfor %}|{{ service("api") | length }}' })
+  const out = join(dir, 'svc.txt')
+  const r = await meshplateOnce(['once', '--consul-addr', consul.addr, '-t', `${join(dir, 'svc.njk')}:${out}`, '--timeout', '10s'])
+  exitsWith(t, r, 0)
+  t.equal(readFileSync(out, 'utf8'), 'api-2:9002 api-3:9003 |3', 'only the v2 instances, and every instance without a tag')
+})

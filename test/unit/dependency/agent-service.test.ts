@@ -5,6 +5,7 @@
  * template author reads, the defaults Consul leaves implicit, and that a
  * malformed body is refused naming the endpoint.
  */
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { AgentServiceDependency, parseProxyService } from '../../../src/dependency/agent-service.ts'
 import { ConsulResponseError } from '../../../src/errors.ts'
@@ -107,6 +108,22 @@ t.test('Expose and AccessLogs, as the agent returns them', async (t) => {
   t.same(parseProxyService({ ...body, Proxy: { ...body.Proxy, AccessLogs: {} } }).Proxy.AccessLogs?.Enabled, false, 'an empty AccessLogs is not enabled')
 })
 
+t.test('a transparent-mode registration as Nomad 1.8 makes it: upstreams without a port are kept apart, never a parse failure', async (t) => {
+  const body = JSON.parse(readFileSync(new URL('../../fixtures/newer/agent-service-nomad-1.8-transparent.json', import.meta.url), 'utf8'))
+  const p = parseProxyService(body)
+  t.equal(p.Proxy.Mode, 'transparent')
+  t.same(p.Proxy.Upstreams.map((u) => [u.DestinationName, u.LocalBindPort]), [['api', 9191]], 'only the declared upstream with a port is served')
+  t.same(p.Proxy.UnservedUpstreams.map((u) => [u.DestinationName, u.Reason]), [
+    ['db', 'centrally-configured'],
+    ['cache', 'socket'],
+    ['billing', 'peer'],
+    ['search', 'multi-port'],
+    ['queue', 'no-port'],
+  ])
+  t.equal(p.Proxy.UnservedUpstreams[0]!.Detail, '', 'settings for implicit upstreams are not a warning')
+  t.match(p.Proxy.UnservedUpstreams[2]!.Detail, /cluster peer "east"/)
+})
+
 t.test('bad shapes are refused with the field named', async (t) => {
   const cases: Array<[unknown, string]> = [
     [[], 'service is not an object'],
@@ -115,7 +132,7 @@ t.test('bad shapes are refused with the field named', async (t) => {
     [{ ...sidecarBody(), Port: '21000' }, 'Port is not a number'],
     [{ ...sidecarBody(), Meta: { version: 2 } }, 'Meta.version is not a string'],
     [{ ...sidecarBody(), Proxy: { ...sidecarBody().Proxy, DestinationServiceName: undefined } }, 'Proxy.DestinationServiceName is not a string'],
-    [{ ...sidecarBody(), Proxy: { ...sidecarBody().Proxy, Upstreams: [{ DestinationName: 'api' }] } }, 'Proxy.Upstreams[0].LocalBindPort is not a number'],
+    [{ ...sidecarBody(), Proxy: { ...sidecarBody().Proxy, Upstreams: [{ DestinationName: 'api', LocalBindPort: '9191' }] } }, 'Proxy.Upstreams[0].LocalBindPort is not a number'],
     [{ ...sidecarBody(), Proxy: { ...sidecarBody().Proxy, Expose: { Checks: 'yes' } } }, 'Proxy.Expose.Checks is not a boolean'],
     [{ ...sidecarBody(), Proxy: { ...sidecarBody().Proxy, Expose: { Paths: [{ Path: '/h', LocalPathPort: '8080', ListenerPort: 21500 }] } } }, 'Proxy.Expose.Paths[0].LocalPathPort is not a number'],
     [{ ...sidecarBody(), Proxy: { ...sidecarBody().Proxy, Expose: { Paths: [{ LocalPathPort: 8080, ListenerPort: 21500 }] } } }, 'Proxy.Expose.Paths[0].Path is not a string'],
