@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'CONSUL_UNREACHABLE'
   | 'CONSUL_RESPONSE_INVALID'
   | 'PROXY_NOT_FOUND'
+  | 'TOKEN_UNUSABLE'
   | 'TEMPLATE_SYNTAX'
   | 'TEMPLATE_RUNTIME'
   | 'TEMPLATE_MISSING_DATA'
@@ -33,6 +34,13 @@ export class MeshplateError extends Error {
 export class ConfigError extends MeshplateError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('CONFIG_INVALID', message, options)
+  }
+}
+
+/** ACLs are on and no token was found, or the one found is refused for what a sidecar must do. */
+export class TokenError extends MeshplateError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TOKEN_UNUSABLE', message, options)
   }
 }
 

@@ -14,7 +14,7 @@ import { Child } from '../exec/child.ts'
 import { Supervisor } from '../exec/supervisor.ts'
 import { preferSmallHeap } from '../runner/idle-gc.ts'
 import type { BatchResult } from '../runner/runner.ts'
-import { rawFromArgs, setup, type CliArgs, type Session } from './setup.ts'
+import { rawFromArgs, setup, type CliArgs, type Session, type SetupOptions } from './setup.ts'
 import { recordSnapshot } from './snapshot.ts'
 
 /** `meshplate run` from CLI flags; resolves to the exit code. */
@@ -26,10 +26,10 @@ export function run(args: CliArgs): Promise<number> {
  * Runs until a stop signal or the child's exit; `loadRaw` is re-called on SIGHUP and
  * whenever a file under one of `reloadOn` is added, changed or removed (each folder's parent must exist).
  */
-export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.ProcessEnv = process.env, reloadOn: string[] = []): Promise<number> {
+export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.ProcessEnv = process.env, reloadOn: string[] = [], setupOptions: SetupOptions = {}): Promise<number> {
   preferSmallHeap()
   const stop = new AbortController()
-  let session = await setup(resolveConfig(loadRaw()), stop.signal)
+  let session = await setup(resolveConfig(loadRaw()), stop.signal, undefined, setupOptions)
   const log = session.log
   let resolveExit!: (code: number) => void
   const exited = new Promise<number>((r) => (resolveExit = r))
@@ -52,7 +52,7 @@ export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.Pro
   const reload = async (why: string) => {
     log.info(`${why}: re-reading config and templates`)
     try {
-      const next = await setup(resolveConfig(loadRaw()), stop.signal, session.slots)
+      const next = await setup(resolveConfig(loadRaw()), stop.signal, session.slots, setupOptions)
       await session.runner.stop()
       await fileWatcher.close()
       await session.client?.close()

@@ -2,7 +2,8 @@
  * What `run`, `once` and `sidecar` share: resolve the config, build the
  * logger, the Consul client (or a brain from --data), find the proxy, load
  * and compile every template (so a syntax error fails before any watch), and
- * hand back a Runner ready to start.
+ * hand back a Runner ready to start. For the sidecar it also checks, within
+ * the start grace, that the token can read the proxy and get its leaf.
  */
 import { dirname } from 'node:path'
 import type { Config } from '../config/resolve.ts'
@@ -12,6 +13,7 @@ import { findProxyId } from '../dependency/find-proxy.ts'
 import { errorLine, MeshplateError } from '../errors.ts'
 import { createLogger, type Logger } from '../log.ts'
 import { Runner } from '../runner/runner.ts'
+import { checkProxyToken, startTokenCheck, tokenFailure, type TokenCheck } from '../sidecar/token-check.ts'
 import { Brain } from '../template/brain.ts'
 import { createEnvironment } from '../template/environment.ts'
 import type { RenderScope } from '../template/functions.ts'
@@ -66,8 +68,13 @@ export function rawFromArgs(args: CliArgs, extra: RawConfig = {}): RawConfig {
   return mergeRaw(...files, extra, flags)
 }
 
+export interface SetupOptions {
+  /** The sidecar: fail within the start grace, in one line, when the token cannot read the proxy or get its leaf. */
+  checkToken?: boolean
+}
+
 /** Resolves everything needed to render; `signal` bounds the proxy lookup. */
-export async function setup(config: Config, signal: AbortSignal, slots = new SlotTable()): Promise<Session> {
+export async function setup(config: Config, signal: AbortSignal, slots = new SlotTable(), options: SetupOptions = {}): Promise<Session> {
   const log = createLogger(config.log.level, config.log.format)
   let brain = new Brain()
   let client: ConsulClient | undefined
@@ -77,8 +84,18 @@ export async function setup(config: Config, signal: AbortSignal, slots = new Slo
     brain = snap.brain
     proxyId ??= snap.proxyId
   } else {
+    const { address, addressSource, tokenSource } = config.consul
+    // The token's source, never its value.
+    log.info('consul agent', { address, from: addressSource, tokenFrom: tokenSource })
     client = new ConsulClient(config.consul)
-    if (config.sidecarFor) proxyId = await waitForProxy(client, config.sidecarFor, log, signal)
+    try {
+      const check = options.checkToken ? await startTokenCheck(client, config.consul, log, signal, NOMAD_PROXY_GRACE_MS) : undefined
+      if (config.sidecarFor) proxyId = await waitForProxy(client, config.sidecarFor, log, signal, check)
+      if (check && proxyId) await checkProxyToken(client, proxyId, check)
+    } catch (err) {
+      await client.close()
+      throw err
+    }
   }
   const scope: RenderScope = { tracker: undefined, proxyId, env: process.env, slots }
   const env = createEnvironment(scope, [...new Set([...config.templates.map((t) => dirname(t.source)), ...config.templateRoots])], config.vars)
@@ -94,7 +111,7 @@ export async function setup(config: Config, signal: AbortSignal, slots = new Slo
  */
 const NOMAD_PROXY_GRACE_MS = 30_000
 
-async function waitForProxy(client: ConsulClient, target: string, log: Logger, signal: AbortSignal): Promise<string> {
+async function waitForProxy(client: ConsulClient, target: string, log: Logger, signal: AbortSignal, check?: TokenCheck): Promise<string> {
   const backoff = exponentialBackoff(250, 5_000)
   const allocId = process.env.NOMAD_ALLOC_ID || undefined
   const started = Date.now()
@@ -105,9 +122,12 @@ async function waitForProxy(client: ConsulClient, target: string, log: Logger, s
       return id
     } catch (err) {
       if (signal.aborted) throw new MeshplateError('PROXY_NOT_FOUND', `gave up looking for the proxy of "${target}": ${errorLine(err)}`)
+      const tokenFault = check && tokenFailure(client, check, err)
+      if (tokenFault && Date.now() >= check.deadline) throw tokenFault
       const wrongName = allocId && (err as MeshplateError).code === 'PROXY_NOT_FOUND' && Date.now() - started > NOMAD_PROXY_GRACE_MS
       if (wrongName) throw err
-      const delay = backoff.delay(attempt)
+      // The token's fault is given up on at the deadline, not one backoff step after it.
+      const delay = tokenFault ? Math.min(backoff.delay(attempt), Math.max(0, check.deadline - Date.now())) : backoff.delay(attempt)
       log.warn(`${errorLine(err)}; retry in ${delay} ms`)
       await sleep(delay, signal)
     }

@@ -2,7 +2,9 @@
  * `meshplate sidecar`: the HAProxy Connect sidecar preset on top of `run`.
  * It renders the shipped (or the user's) templates into one folder and runs
  * HAProxy master-worker as the exec child. The child gets the agent URL and
- * token that lua/authorize.lua needs for sources the table does not decide.
+ * the chosen token's file (token-file.ts) that lua/authorize.lua needs for
+ * sources the table does not decide. Before anything is watched, a token the
+ * agent refuses fails the start in one line (token-check.ts).
  * With --once it only renders and checks the files, which is how CI checks a
  * service's customised templates against a recorded snapshot (--data). With
  * --override-dir, a haproxy.cfg.njk appearing, changing or leaving that folder
@@ -15,6 +17,7 @@ import { resolveConfig } from '../config/resolve.ts'
 import { ConfigError } from '../errors.ts'
 import { sidecarConfig, shippedLuaDir, shippedTemplateDir } from '../sidecar/preset.ts'
 import { removeRuntimeSocket, runtimeSocketPath } from '../sidecar/runtime-socket.ts'
+import { haproxyTokenEnv, type HaproxyTokenEnv } from '../sidecar/token-file.ts'
 import { runWatching } from './run.ts'
 import { rawFromArgs, type CliArgs } from './setup.ts'
 
@@ -55,10 +58,13 @@ export async function sidecar(args: CliArgs): Promise<number> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env }
   // HAProxy's Lua HTTP client dials addresses, it does not resolve names.
   if (!address.socketPath && !address.tls) childEnv.MESHPLATE_AGENT_URL = address.origin.replace('//localhost:', '//127.0.0.1:')
-  if (consul.token) childEnv.CONSUL_HTTP_TOKEN = consul.token
+  let token: HaproxyTokenEnv | undefined
   try {
-    return await runWatching(load, childEnv, overrideDir ? [overrideDir] : [])
+    // The token the resolver chose, as a file; never the value in HAProxy's environment.
+    token = haproxyTokenEnv(childEnv, consul, dir)
+    return await runWatching(load, token.env, overrideDir ? [overrideDir] : [], { checkToken: true })
   } finally {
+    token?.cleanup()
     removeRuntimeSocket(dir, runtimeSocket)
   }
 }

@@ -3,7 +3,6 @@
  * environment become one frozen Config. Nothing else in meshplate invents a
  * default. Errors name the flag, key or template that was wrong.
  */
-import { existsSync, readFileSync } from 'node:fs'
 import { constants } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import type { ConsulClientOptions } from '../consul/client.ts'
@@ -12,6 +11,7 @@ import { toArgv } from '../exec/argv.ts'
 import type { RuntimeKind, RuntimePush } from '../exec/haproxy/runtime-api.ts'
 import type { LogFormat, LogLevel } from '../log.ts'
 import { parseDuration, parseWait } from './duration.ts'
+import { chooseToken, tokenPlaces } from './token.ts'
 import type { RawConfig, RawTemplate } from './raw.ts'
 
 export interface TemplateConfig {
@@ -38,8 +38,16 @@ export interface ExecConfig {
   haproxyMasterSocket: string | undefined
 }
 
+/** The client's options, plus what the sidecar and the no-token error need to know about the token. */
+export interface ConsulConfig extends ConsulClientOptions {
+  /** The file holding exactly the token, when it came from one (HAProxy's Lua is pointed at it). */
+  tokenFile: string | undefined
+  /** Every place a token was looked for (names and paths), for the one-line no-usable-token error. */
+  tokenPlaces: string
+}
+
 export interface Config {
-  consul: ConsulClientOptions
+  consul: ConsulConfig
   proxyId: string | undefined
   sidecarFor: string | undefined
   templates: readonly TemplateConfig[]
@@ -138,21 +146,18 @@ function parseRestarts(value: unknown): number {
   return value as number
 }
 
-function resolveConsul(c: NonNullable<RawConfig['consul']>, env: NodeJS.ProcessEnv): ConsulClientOptions {
-  const tokenFile = c.tokenFile ?? (c.token ? undefined : env.CONSUL_HTTP_TOKEN_FILE || (env.CONSUL_HTTP_TOKEN ? undefined : nomadServiceIdentityToken(env)))
-  let token = c.token ?? env.CONSUL_HTTP_TOKEN
-  if (tokenFile) {
-    try {
-      token = readFileSync(tokenFile, 'utf8').trim()
-    } catch (err) {
-      throw new ConfigError(`--consul-token-file ${tokenFile}: ${(err as Error).message}`, { cause: err })
-    }
-  }
+function resolveConsul(c: NonNullable<RawConfig['consul']>, env: NodeJS.ProcessEnv): ConsulConfig {
+  const { token, source, file } = chooseToken(c, env)
   const sslVerify = c.sslVerify ?? env.CONSUL_HTTP_SSL_VERIFY !== 'false'
   return {
     address: c.address ?? env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500',
     addressSource: c.address ? '--consul-addr or config' : env.CONSUL_HTTP_ADDR ? 'env CONSUL_HTTP_ADDR' : 'default',
-    token: token || undefined,
+    token,
+    tokenSource: source,
+    tokenFile: file,
+    tokenPlaces: tokenPlaces(env),
+    // Nomad re-mints tokens (client restarts): on a 403 "ACL not found" the client looks again.
+    rereadToken: () => chooseToken(c, env),
     tls: {
       force: c.ssl ?? env.CONSUL_HTTP_SSL === 'true',
       insecure: !sslVerify,
@@ -162,15 +167,4 @@ function resolveConsul(c: NonNullable<RawConfig['consul']>, env: NodeJS.ProcessE
       serverName: c.serverName ?? env.CONSUL_TLS_SERVER_NAME,
     },
   }
-}
-
-/**
- * Inside a Nomad allocation with Consul ACLs, Nomad writes the sidecar's Service Identity
- * token to ${NOMAD_SECRETS_DIR}/si_token. Used like CONSUL_HTTP_TOKEN_FILE when no token
- * was given any other way.
- */
-function nomadServiceIdentityToken(env: NodeJS.ProcessEnv): string | undefined {
-  if (!env.NOMAD_SECRETS_DIR) return undefined
-  const file = resolvePath(env.NOMAD_SECRETS_DIR, 'si_token')
-  return existsSync(file) ? file : undefined
 }

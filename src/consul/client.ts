@@ -16,6 +16,10 @@ export interface ConsulClientOptions {
   /** Where the address came from (flag, env, default), named when the agent is unreachable. */
   addressSource?: string
   token?: string
+  /** Where the token came from (`env CONSUL_HTTP_TOKEN`, `nomad si_token <path>`, `none`); never the value. */
+  tokenSource?: string
+  /** Looks for the token again; called on a 403 "ACL not found" (Nomad re-mints tokens when its client restarts). */
+  rereadToken?: () => { token: string | undefined; source: string }
   tls?: { caFile?: string; certFile?: string; keyFile?: string; serverName?: string; insecure?: boolean; force?: boolean }
 }
 
@@ -35,6 +39,8 @@ export interface ConsulResponse {
   contentHash?: string
   /** SHA-1 of the body text: equal digests, equal answers (what the View's dedupe compares). */
   digest: string
+  /** X-Consul-Default-ACL-Policy: `deny` only when ACLs are on with a default deny (`allow` when they are off). */
+  aclDefaultPolicy?: string
 }
 
 /** Extra time over `wait` before a blocking request counts as hung (Consul adds up to wait/16 jitter). */
@@ -44,13 +50,17 @@ const NON_BLOCKING_TIMEOUT_MS = 10_000
 /** A Consul HTTP API client bound to one agent address. */
 export class ConsulClient {
   readonly address: ConsulAddress
-  readonly #token: string | undefined
+  #token: string | undefined
+  #tokenSource: string | undefined
+  readonly #rereadToken: ConsulClientOptions['rereadToken']
   readonly #where: string
   readonly #dispatcher: Dispatcher
 
   constructor(options: ConsulClientOptions) {
     this.address = parseConsulAddress(options.address, options.tls?.force)
     this.#token = options.token || undefined
+    this.#tokenSource = options.tokenSource
+    this.#rereadToken = options.rereadToken
     this.#where = `agent ${options.address}${options.addressSource ? ` from ${options.addressSource}` : ''}`
     this.#dispatcher = new Agent({
       keepAliveTimeout: 30_000,
@@ -80,6 +90,11 @@ export class ConsulClient {
   /** POST/PUT a JSON body (used by tests, the demo and authorize checks). */
   async write(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal): Promise<ConsulResponse> {
     return this.#send(method, path, {}, body, NON_BLOCKING_TIMEOUT_MS, signal)
+  }
+
+  /** Where the token in use came from (it may change after a re-read); never the value. */
+  get tokenSource(): string | undefined {
+    return this.#tokenSource
   }
 
   async close(): Promise<void> {
@@ -128,6 +143,7 @@ export class ConsulClient {
       throw new ConsulUnreachableError(endpoint, `reading body: ${errorLine(err)} (${this.#where})`, { cause: err })
     }
     if (res.statusCode < 200 || res.statusCode > 299) {
+      if (res.statusCode === 403 && ACL_NOT_FOUND.test(text)) this.#reread()
       throw new ConsulHttpError(endpoint, res.statusCode, text, parseIndex(res.headers['x-consul-index']))
     }
     let parsed: unknown
@@ -136,9 +152,24 @@ export class ConsulClient {
     } catch (err) {
       throw new ConsulResponseError(endpoint, `body is not JSON (${text.length} bytes)`, { cause: err })
     }
-    return { body: parsed, index: parseIndex(res.headers['x-consul-index']), contentHash: header(res.headers['x-consul-contenthash']), digest: hash('sha1', text, 'base64') }
+    return { body: parsed, index: parseIndex(res.headers['x-consul-index']), contentHash: header(res.headers['x-consul-contenthash']), digest: hash('sha1', text, 'base64'), aclDefaultPolicy: header(res.headers['x-consul-default-acl-policy']) }
+  }
+
+  /** Takes the token its sources hold now, so the caller's next try (after its backoff) uses it; a failed look keeps the old one. */
+  #reread(): void {
+    try {
+      const next = this.#rereadToken?.()
+      if (!next) return
+      this.#token = next.token
+      this.#tokenSource = next.source
+    } catch {
+      // A file caught half-written by Nomad: the old token stays until the next 403.
+    }
   }
 }
+
+/** Consul's answer to a token it does not know (deleted, or re-minted by Nomad). */
+const ACL_NOT_FOUND = /ACL not found/i
 
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value

@@ -12,6 +12,7 @@ import {
   errorLine,
   MeshplateError,
   TemplateError,
+  TokenError,
 } from '../../src/errors.ts'
 
 t.test('each error class carries its stable code and its own name', async (t) => {
@@ -24,6 +25,7 @@ t.test('each error class carries its stable code and its own name', async (t) =>
     [new TemplateError('TEMPLATE_RUNTIME', 'a.njk', 3, 'bad'), 'TEMPLATE_RUNTIME', 'TemplateError'],
     [new TemplateError('TEMPLATE_MISSING_DATA', 'a.njk', undefined, 'bad'), 'TEMPLATE_MISSING_DATA', 'TemplateError'],
     [new MeshplateError('CHECK_FAILED', 'x'), 'CHECK_FAILED', 'MeshplateError'],
+    [new TokenError('no usable Consul token'), 'TOKEN_UNUSABLE', 'TokenError'],
   ]
   for (const [err, code, name] of cases) {
     t.equal(err.code, code, `${name} has code ${code}`)

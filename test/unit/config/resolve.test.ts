@@ -5,19 +5,26 @@
  * names the flag or template that was wrong.
  */
 import t from 'tap'
+import { writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { RawConfig } from '../../../src/config/raw.ts'
 import { resolveConfig } from '../../../src/config/resolve.ts'
+import { NOMAD_RELEASES, nomadTaskEnv, type NomadTokens } from '../../support/nomad-secrets.ts'
 
 const tpl = { source: 'in.njk', destination: 'out.cfg' }
 const base = (extra: RawConfig = {}): RawConfig => ({ templates: [tpl], ...extra })
 
 t.test('defaults when the user only gives a template', async (t) => {
   const c = resolveConfig(base(), {})
-  t.same(c.consul, {
+  const { rereadToken, tokenPlaces, ...consul } = c.consul
+  t.type(rereadToken, 'function')
+  t.match(tokenPlaces, /NOMAD_SECRETS_DIR is not set/)
+  t.same(consul, {
     address: '127.0.0.1:8500',
     addressSource: 'default',
     token: undefined,
+    tokenSource: 'none',
+    tokenFile: undefined,
     tls: { force: false, insecure: false, caFile: undefined, certFile: undefined, keyFile: undefined, serverName: undefined },
   })
   t.same(c.templates, [
@@ -110,10 +117,13 @@ t.test('CONSUL_HTTP_* environment is used when config says nothing', async (t) =
     CONSUL_CLIENT_KEY: '/etc/consul/client-key.pem',
     CONSUL_TLS_SERVER_NAME: 'server.dc1.consul',
   })
-  t.same(c.consul, {
+  const { rereadToken: _reread, tokenPlaces: _places, ...consul } = c.consul
+  t.same(consul, {
     address: 'https://consul.internal:8501',
     addressSource: 'env CONSUL_HTTP_ADDR',
     token: 'env-token',
+    tokenSource: 'env CONSUL_HTTP_TOKEN',
+    tokenFile: undefined,
     tls: {
       force: true,
       insecure: true,
@@ -149,12 +159,71 @@ t.test('a token file beats a token, and its content is trimmed', async (t) => {
   t.equal(flagBeatsEnvFile.consul.token, 'flag-token', 'a token given in config beats the environment’s token file')
 })
 
-t.test("inside a Nomad allocation, the sidecar's Service Identity token is used when no token was given", async (t) => {
-  const secrets = t.testdir({ si_token: 'si-token\n' })
-  t.equal(resolveConfig(base(), { NOMAD_SECRETS_DIR: secrets }).consul.token, 'si-token', '${NOMAD_SECRETS_DIR}/si_token')
-  t.equal(resolveConfig(base(), { NOMAD_SECRETS_DIR: secrets, CONSUL_HTTP_TOKEN: 'env' }).consul.token, 'env', 'CONSUL_HTTP_TOKEN wins')
-  t.equal(resolveConfig(base({ consul: { token: 'flag' } }), { NOMAD_SECRETS_DIR: secrets }).consul.token, 'flag', '--consul-token wins')
-  t.equal(resolveConfig(base(), { NOMAD_SECRETS_DIR: t.testdir({}) }).consul.token, undefined, 'no si_token (Consul without ACLs): no token')
+const fakeTokens: NomadTokens = { SI_TOKEN: 'si-0001', TASK_TOKEN: 'task-0002', ENVOY_TOKEN: 'envoy-0003' }
+
+for (const release of NOMAD_RELEASES) {
+  t.test(`Nomad ${release}: the sidecar's own token wins over the task-identity token in the environment`, async (t) => {
+    const nomad = nomadTaskEnv(release, fakeTokens, t.testdir({}))
+    t.comment(nomad.release)
+    const c = resolveConfig(base(), { ...nomad.env, CONSUL_HTTP_ADDR: 'http://10.0.0.5:8500' }).consul
+    t.equal(c.token, nomad.expectToken)
+    t.match(c.tokenSource, new RegExp(`^${nomad.expectSource} ${nomad.env.NOMAD_SECRETS_DIR}/`))
+    t.notMatch(c.tokenSource, /si-0001|task-0002|envoy-0003/, 'the source never carries the value')
+    t.equal(c.tokenFile, nomad.expectSource === 'nomad si_token' ? join(nomad.env.NOMAD_SECRETS_DIR!, 'si_token') : undefined, 'HAProxy is handed si_token itself, or nothing (the sidecar writes a copy)')
+    t.match(c.tokenPlaces, `${nomad.env.NOMAD_SECRETS_DIR}/si_token, ${nomad.env.NOMAD_SECRETS_DIR}/envoy_bootstrap.json`)
+  })
+
+  t.test(`Nomad ${release}: a token the operator names beats every Nomad file`, async (t) => {
+    const nomad = nomadTaskEnv(release, fakeTokens, t.testdir({}))
+    const byFlag = resolveConfig(base({ consul: { token: 'operator-token' } }), nomad.env).consul
+    t.same([byFlag.token, byFlag.tokenSource], ['operator-token', '--consul-token/consul.token'])
+    const file = join(t.testdir({ mine: 'operator-file-token\n' }), 'mine')
+    const byFile = resolveConfig(base({ consul: { tokenFile: file } }), nomad.env).consul
+    t.same([byFile.token, byFile.tokenSource, byFile.tokenFile], ['operator-file-token', `--consul-token-file/consul.tokenFile ${file}`, file])
+  })
+}
+
+t.test('Nomad 2.0.4 without workload identity and without a token in the env: the bootstrap token', async (t) => {
+  const nomad = nomadTaskEnv('2.0.4-no-wi', fakeTokens, t.testdir({}))
+  delete nomad.env.CONSUL_HTTP_TOKEN
+  t.equal(resolveConfig(base(), nomad.env).consul.token, 'envoy-0003')
+})
+
+t.test('inside Nomad with neither si_token nor a bootstrap token, the environment is used, CONSUL_HTTP_TOKEN before CONSUL_TOKEN', async (t) => {
+  const secrets = t.testdir({ 'envoy_bootstrap.json': JSON.stringify({ dynamic_resources: { ads_config: { grpc_services: { initial_metadata: [{ key: 'x-consul-token', value: '' }] } } } }) })
+  const c = resolveConfig(base(), { NOMAD_SECRETS_DIR: secrets, CONSUL_HTTP_TOKEN: 'http-token', CONSUL_TOKEN: 'ct-token' }).consul
+  t.same([c.token, c.tokenSource], ['http-token', 'env CONSUL_HTTP_TOKEN'], 'an empty x-consul-token (ACLs off) is no token')
+  const d = resolveConfig(base(), { NOMAD_SECRETS_DIR: secrets, CONSUL_TOKEN: 'ct-token' }).consul
+  t.same([d.token, d.tokenSource], ['ct-token', 'env CONSUL_TOKEN'])
+  const none = resolveConfig(base(), { NOMAD_SECRETS_DIR: t.testdir({}) }).consul
+  t.same([none.token, none.tokenSource], [undefined, 'none'], 'Consul without ACLs: no token')
+})
+
+t.test('an empty si_token is passed over for the bootstrap token', async (t) => {
+  const secrets = t.testdir({ si_token: '\n', 'envoy_bootstrap.json': JSON.stringify({ dynamic_resources: { ads_config: { grpc_services: [{ initial_metadata: [{ key: 'x-consul-token', value: 'boot' }] }] } } }) })
+  t.equal(resolveConfig(base(), { NOMAD_SECRETS_DIR: secrets }).consul.token, 'boot', 'grpc_services as a list (Envoy’s schema) is read too')
+})
+
+t.test('a malformed envoy_bootstrap.json is an error naming the file', async (t) => {
+  for (const [content, why] of [
+    ['{"dynamic_resources": ', /not an Envoy bootstrap: .*JSON/],
+    ['[]', /the document is not an object/],
+    ['{"dynamic_resources": {"ads_config": "x"}}', /dynamic_resources\.ads_config is not an object/],
+    ['{"dynamic_resources": {"ads_config": {"grpc_services": {"initial_metadata": {}}}}}', /dynamic_resources\.ads_config\.grpc_services\.initial_metadata is not a list/],
+    ['{"dynamic_resources": {"ads_config": {"grpc_services": [{"initial_metadata": [{"key": "x-consul-token", "value": 7}]}]}}}', /dynamic_resources\.ads_config\.grpc_services\[0\]\.initial_metadata\[0\]\.value is not a string/],
+  ] as const) {
+    const secrets = t.testdir({ 'envoy_bootstrap.json': content })
+    const file = join(secrets, 'envoy_bootstrap.json')
+    t.throws(() => resolveConfig(base(), { NOMAD_SECRETS_DIR: secrets, CONSUL_HTTP_TOKEN: 'env' }), { code: 'CONFIG_INVALID', message: new RegExp(`^${file.replace(/[.]/g, '\\.')}: ${why.source}`) }, content)
+  }
+})
+
+t.test('the token is re-read from its sources on demand (a Nomad re-mint)', async (t) => {
+  const secrets = t.testdir({ si_token: 'first\n' })
+  const c = resolveConfig(base(), { NOMAD_SECRETS_DIR: secrets, CONSUL_HTTP_TOKEN: 'task' }).consul
+  t.equal(c.token, 'first')
+  writeFileSync(join(secrets, 'si_token'), 'second\n')
+  t.same(c.rereadToken?.(), { token: 'second', source: `nomad si_token ${join(secrets, 'si_token')}`, file: join(secrets, 'si_token') })
 })
 
 t.test('the address says where it came from, for the unreachable-agent message', async (t) => {
@@ -174,7 +243,7 @@ t.test('an unreadable token file is an error naming the flag and the path', asyn
   const missing = join(dir, 'no-such-token')
   t.throws(() => resolveConfig(base({ consul: { tokenFile: missing } }), {}), {
     code: 'CONFIG_INVALID',
-    message: new RegExp(`^--consul-token-file ${missing.replace(/[.]/g, '\\.')}: .*ENOENT`),
+    message: new RegExp(`^--consul-token-file/consul\\.tokenFile ${missing.replace(/[.]/g, '\\.')}: .*ENOENT`),
   })
 })
 

@@ -12,7 +12,7 @@ import t, { type Test } from 'tap'
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
-import { ConsulClient } from '../../../src/consul/client.ts'
+import { ConsulClient, type ConsulClientOptions } from '../../../src/consul/client.ts'
 import { LeafCertDependency } from '../../../src/dependency/leaf-cert.ts'
 import { ConsulHttpError, ConsulResponseError, ConsulUnreachableError } from '../../../src/errors.ts'
 
@@ -24,7 +24,7 @@ interface Seen {
 }
 
 /** A stub agent on 127.0.0.1:0 (or a unix socket) that records requests and lets `handler` misbehave. */
-async function faultStub(t: Test, handler: (req: IncomingMessage, res: ServerResponse) => void, socketPath?: string) {
+async function faultStub(t: Test, handler: (req: IncomingMessage, res: ServerResponse) => void, socketPath?: string, options: Partial<ConsulClientOptions> = {}) {
   const seen: Seen[] = []
   const sockets = new Set<Socket>()
   const server = createServer((req, res) => {
@@ -41,7 +41,7 @@ async function faultStub(t: Test, handler: (req: IncomingMessage, res: ServerRes
     s.on('close', () => sockets.delete(s))
   })
   await new Promise<void>((resolve) => (socketPath ? server.listen(socketPath, resolve) : server.listen(0, '127.0.0.1', resolve)))
-  const client = new ConsulClient({ address: socketPath ? `unix://${socketPath}` : `127.0.0.1:${(server.address() as AddressInfo).port}`, token: 'secret-token' })
+  const client = new ConsulClient({ address: socketPath ? `unix://${socketPath}` : `127.0.0.1:${(server.address() as AddressInfo).port}`, token: 'secret-token', ...options })
   t.teardown(async () => {
     for (const s of sockets) s.destroy()
     await client.close()
@@ -84,6 +84,47 @@ t.test('fault stub: 403 "Permission denied" reaches .message, and the token was 
   t.match((err as Error).message, /^consul GET \/v1\/health\/connect\/api: 403 Permission denied: token with AccessorID/)
   t.equal(seen[0]?.headers['x-consul-token'], 'secret-token', 'the token goes in X-Consul-Token')
   t.notMatch(seen[0]?.url.search ?? '', /token/, 'the token is never put in the URL')
+})
+
+t.test('fault stub: a 403 "ACL not found" re-reads the token, so the next request carries the new one', async (t) => {
+  let rereads = 0
+  const rereadToken = () => {
+    rereads++
+    return { token: 'reminted-token', source: 'nomad si_token /secrets/si_token' }
+  }
+  const { client, seen } = await faultStub(t, (req, res) => {
+    const known = req.headers['x-consul-token'] === 'reminted-token'
+    res.writeHead(known ? 200 : 403)
+    res.end(known ? '{}' : 'ACL not found')
+  }, undefined, { tokenSource: 'nomad si_token /secrets/si_token', rereadToken })
+  const err = await rejection(t, client.get('/v1/agent/connect/ca/leaf/api'))
+  t.match(err, { code: 'CONSUL_HTTP', status: 403, message: /ACL not found/ }, 'the 403 itself still reaches the caller (its backoff)')
+  t.equal(rereads, 1)
+  const ok = await client.get('/v1/agent/connect/ca/leaf/api')
+  t.same(ok.body, {})
+  t.same(seen.map((s) => s.headers['x-consul-token']), ['secret-token', 'reminted-token'])
+  t.equal(client.tokenSource, 'nomad si_token /secrets/si_token')
+})
+
+t.test('fault stub: "Permission denied" does not re-read, and a failed re-read keeps the token', async (t) => {
+  let rereads = 0
+  let answer = 'Permission denied: token lacks permission'
+  const { client, seen } = await faultStub(t, (_req, res) => {
+    res.writeHead(403)
+    res.end(answer)
+  }, undefined, {
+    rereadToken: () => {
+      rereads++
+      throw new Error('half-written file')
+    },
+  })
+  await rejection(t, client.get('/v1/agent/services'))
+  t.equal(rereads, 0, 'a token that exists but lacks rights is not re-read')
+  answer = 'ACL not found'
+  await rejection(t, client.get('/v1/agent/services'))
+  await rejection(t, client.get('/v1/agent/services'))
+  t.equal(rereads, 2)
+  t.same(seen.map((s) => s.headers['x-consul-token']), ['secret-token', 'secret-token', 'secret-token'])
 })
 
 t.test('fault stub: a denied write sends its JSON body and token', async (t) => {
