@@ -3,7 +3,9 @@
 // (test/fixtures/chains/*.json): a real `consul agent -dev` (.cache/bin/consul) on loopback,
 // the config entries of each case written to it, and its answer to
 // GET /v1/discovery-chain/<service> saved as it came. Run again when Consul's version changes:
-//   node scripts/record-chains.mjs
+//   node scripts/record-chains.mjs            (every case)
+//   node scripts/record-chains.mjs retry      (only the cases named)
+// The synthetic fixtures beside them (newer releases' answers) are hand-written: README.md there.
 import { spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -38,7 +40,19 @@ const cases = {
     entries: [{ Kind: 'service-resolver', Name: 'apinext', ConnectTimeout: '2s', Failover: { '*': { Service: 'apibackup' } }, LoadBalancer: { Policy: 'ring_hash', HashPolicies: [{ Field: 'header', FieldValue: 'x-user' }] } }],
   },
   redirect: { service: 'apiold', entries: [{ Kind: 'service-resolver', Name: 'apiold', Redirect: { Service: 'api' } }] },
+  retry: {
+    service: 'api',
+    entries: [http('api'), {
+      Kind: 'service-router',
+      Name: 'api',
+      Routes: [
+        { Match: { HTTP: { PathPrefix: '/flaky' } }, Destination: { NumRetries: 2, RetryOnStatusCodes: [500, 512] } },
+        { Match: { HTTP: { PathPrefix: '/rpc' } }, Destination: { RetryOn: ['5xx', 'retriable-4xx', 'cancelled'] } },
+      ],
+    }],
+  },
 }
+const only = process.argv.slice(2)
 
 const port = () => new Promise((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
@@ -66,7 +80,7 @@ try {
     }
   }
   mkdirSync(out, { recursive: true })
-  for (const [name, c] of Object.entries(cases)) {
+  for (const [name, c] of Object.entries(cases).filter(([n]) => only.length === 0 || only.includes(n))) {
     for (const kind of ['service-router', 'service-splitter', 'service-resolver', 'service-defaults']) {
       for (const svc of ['api', 'apinext', 'apiold']) await api('DELETE', `/v1/config/${kind}/${svc}`)
     }

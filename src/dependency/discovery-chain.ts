@@ -47,6 +47,11 @@ export interface ChainResolver {
   Default: boolean
   /** Milliseconds; Consul sends a Go duration ("5s") or nanoseconds. */
   ConnectTimeoutMs: number
+  /**
+   * service-resolver `RequestTimeout` (Consul 1.15+, nanoseconds) in milliseconds; 0 unset,
+   * below 0 (Consul 1.18+) "no timeout". Envoy applies it only when the chain starts at this resolver.
+   */
+  RequestTimeoutMs: number
   Target: string
   /** Failover targets in order, primary excluded. */
   FailoverTargets: string[]
@@ -61,6 +66,8 @@ export interface ChainTarget {
   Filter: string
   OnlyPassing: boolean
   SNI: string
+  /** The cluster peer it lives in ('' for this cluster): meshplate refuses such targets (chain-plan.ts). */
+  Peer: string
 }
 
 /** Watches the compiled chain of `service`, as seen from `datacenter` ('' is the agent's). */
@@ -138,6 +145,7 @@ function parseNode(value: Json, path: string): ChainNode {
       Resolver: {
         Default: optBool(r.Default, `${path}.Resolver.Default`),
         ConnectTimeoutMs: durationMs(r.ConnectTimeout, `${path}.Resolver.ConnectTimeout`),
+        RequestTimeoutMs: durationMs(r.RequestTimeout, `${path}.Resolver.RequestTimeout`),
         Target: str(r.Target, `${path}.Resolver.Target`),
         FailoverTargets: strList(failover.Targets, `${path}.Resolver.Failover.Targets`),
       },
@@ -158,18 +166,25 @@ function parseTarget(value: Json, path: string): ChainTarget {
     Filter: optStr(subset.Filter, `${path}.Subset.Filter`),
     OnlyPassing: optBool(subset.OnlyPassing, `${path}.Subset.OnlyPassing`),
     SNI: optStr(t.SNI, `${path}.SNI`),
+    Peer: optStr(t.Peer, `${path}.Peer`),
   }
 }
 
-/** A Go duration as Consul marshals it: "5s", "1m30s", "250ms", or integer nanoseconds. */
+/**
+ * A Go duration as Consul marshals it: "5s", "1m30s", "250ms", or integer nanoseconds. Negative
+ * ones ("-1s", Consul 1.18+) come back negative: a router or resolver timeout below 0 means none.
+ */
 export function durationMs(value: unknown, path: string): number {
   if (value === undefined || value === null || value === '') return 0
   if (typeof value === 'number') return num(value, path) / 1e6
   const text = str(value, path)
+  const sign = text.startsWith('-') ? -1 : 1
+  const body = text.replace(/^[-+]/, '')
   const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 }
-  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/g)]
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) throw new SchemaError(`${path}: ${JSON.stringify(text)} is not a duration`)
-  return parts.reduce((sum, p) => sum + Number(p[1]) * units[p[2]!]!, 0)
+  const parts = [...body.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/g)]
+  if (body === '0') return 0
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== body) throw new SchemaError(`${path}: ${JSON.stringify(text)} is not a duration`)
+  return sign * parts.reduce((sum, p) => sum + Number(p[1]) * units[p[2]!]!, 0)
 }
 
 /** Every node and target the chain names exists: the plan can follow links without checks. */

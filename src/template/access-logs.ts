@@ -11,10 +11,14 @@
  * failures only). HAProxy cannot write a file itself, so `Type = "file"`
  * logs to stderr and says so in the config; and it logs a failed TLS
  * handshake whatever `DisableListenerLogs` says (README: "Access logs").
+ * A `Type` or format meshplate cannot print is a warning naming the field:
+ * the lines then go to stdout, in Envoy's default format, and every listener
+ * keeps serving.
  */
 import type { AccessLogs, ProxyService } from '../dependency/agent-service.ts'
 import { jsonFormat, textFormat, type LogContext, type LogFormat } from './envoy-log-format.ts'
 import { haproxyQuote, ProxySettingsError, show } from './settings-values.ts'
+import { warnOnce } from './warnings.ts'
 
 /** Consul's default format (agent/xds/accesslogs/accesslogs.go), field for field. */
 export const ENVOY_DEFAULT_JSON_FORMAT = JSON.stringify({
@@ -76,15 +80,13 @@ export function accessLogs(proxy: ProxyService | undefined): AccessLogSettings {
   const a = proxy?.Proxy.AccessLogs
   if (!a || !a.Enabled) return { enabled: false, target: 'stderr', note: '', listeners: {} as AccessLogSettings['listeners'], errorFormat: '' }
   const { target, note } = sink(a)
-  const translate = (ctx: LogContext): LogFormat =>
-    a.JSONFormat ? jsonFormat(a.JSONFormat, ctx, 'Proxy.AccessLogs.JSONFormat')
-      : a.TextFormat ? textFormat(a.TextFormat, ctx, 'Proxy.AccessLogs.TextFormat')
-        : jsonFormat(ENVOY_DEFAULT_JSON_FORMAT, ctx, 'Envoy\'s default format')
+  const user = userFormats(a)
+  const translate = (ctx: LogContext): LogFormat => user?.[ctx] ?? jsonFormat(ENVOY_DEFAULT_JSON_FORMAT, ctx, 'Envoy\'s default format')
   const error = translate('error')
   const listeners = {} as AccessLogSettings['listeners']
   for (const [kind, ctx] of KINDS) {
     const f = translate(ctx)
-    const format = kind.startsWith('public-') ? withAuthorization(f.format, ctx, !a.JSONFormat && !!a.TextFormat) : f.format
+    const format = kind.startsWith('public-') ? withAuthorization(f.format, ctx, !a.JSONFormat && !!user) : f.format
     // The error format reads the connection's start time, set by its own rule.
     const rules = [...new Set([...error.rules, ...f.rules])]
     const connection = rules.filter((r) => r.startsWith('tcp-request connection '))
@@ -104,7 +106,25 @@ function sink(a: AccessLogs): { target: 'stdout' | 'stderr'; note: string } {
     case 'file':
       return { target: 'stderr', note: `AccessLogs.Type is file (${a.Path || 'no Path'}): HAProxy cannot write a log file, so access logs go to stderr` }
     default:
-      throw new ProxySettingsError(`Proxy.AccessLogs.Type: ${show(a.Type)} is not stdout, stderr or file`)
+      warnOnce(`Proxy.AccessLogs.Type: ${show(a.Type)} is not stdout, stderr or file; access logs go to stdout`)
+      return { target: 'stdout', note: `AccessLogs.Type ${show(a.Type)} is not one HAProxy can write to: access logs go to stdout` }
+  }
+}
+
+/**
+ * The JSONFormat or TextFormat translated for each context; undefined for none, or (with a
+ * warning) when some context cannot print it, so every listener falls back alike.
+ */
+function userFormats(a: AccessLogs): Record<LogContext, LogFormat> | undefined {
+  if (!a.JSONFormat && !a.TextFormat) return undefined
+  const one = (ctx: LogContext) => (a.JSONFormat ? jsonFormat(a.JSONFormat, ctx, 'Proxy.AccessLogs.JSONFormat') : textFormat(a.TextFormat, ctx, 'Proxy.AccessLogs.TextFormat'))
+  try {
+    return { http: one('http'), tcp: one('tcp'), error: one('error') }
+  } catch (err) {
+    if (!(err instanceof ProxySettingsError)) throw err
+    const field = a.JSONFormat ? 'Proxy.AccessLogs.JSONFormat' : 'Proxy.AccessLogs.TextFormat'
+    warnOnce(`${err.message.startsWith(field) ? '' : `${field}: `}${err.message}; access logs use Envoy's default format instead`)
+    return undefined
   }
 }
 

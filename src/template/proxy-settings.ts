@@ -21,10 +21,17 @@
  *   check brings a server back, so one TCP connect check runs per instance
  *   and its timing makes an ejection last from `base_ejection_time` to
  *   `base_ejection_time + interval`, as Envoy's sweep does.
+ *
+ * These are resilience settings, not security, so a value that cannot be
+ * used (not a number, a limit of 0) is reported with `warnOnce` naming the
+ * key and left out: its default applies, as Consul's own ParseProxyConfig
+ * warns and carries on for Envoy. One typo never costs the sidecar its
+ * traffic.
  */
 import type { ProxyService, Upstream } from '../dependency/agent-service.ts'
 import type { JsonObject } from '../consul/schema.ts'
 import { count, duration, haproxyTime, millis, objectAt, percent, ProxySettingsError, type Scope } from './settings-values.ts'
+import { warnOnce } from './warnings.ts'
 
 /** The local app and the public listener. */
 export interface LocalSettings {
@@ -84,9 +91,9 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5_000
 /** `connectProxy() | localSettings`: the local app's timeouts and the inbound connection limit. */
 export function localSettings(proxy: ProxyService | undefined): LocalSettings {
   const scope: Scope = { map: proxy?.Proxy.Config ?? {}, path: 'Proxy.Config' }
-  const connect = millis(scope, 'local_connect_timeout_ms')
-  const requestTimeoutMs = millis(scope, 'local_request_timeout_ms') ?? ENVOY_REQUEST_TIMEOUT_MS
-  const idleTimeoutMs = millis(scope, 'local_idle_timeout_ms') ?? ENVOY_IDLE_TIMEOUT_MS
+  const connect = soft(() => millis(scope, 'local_connect_timeout_ms'))
+  const requestTimeoutMs = soft(() => millis(scope, 'local_request_timeout_ms')) ?? ENVOY_REQUEST_TIMEOUT_MS
+  const idleTimeoutMs = soft(() => millis(scope, 'local_idle_timeout_ms')) ?? ENVOY_IDLE_TIMEOUT_MS
   const serverMs = shorterTimeout(requestTimeoutMs, idleTimeoutMs)
   return {
     // Consul treats 0 as unset here (ParseProxyConfig: `< 1` becomes 5000).
@@ -96,7 +103,7 @@ export function localSettings(proxy: ProxyService | undefined): LocalSettings {
     serverTimeout: haproxyTime(serverMs),
     clientTimeout: haproxyTime(idleTimeoutMs),
     tunnelTimeout: haproxyTime(idleTimeoutMs),
-    maxInboundConnections: count(scope, 'max_inbound_connections') ?? 0,
+    maxInboundConnections: soft(() => count(scope, 'max_inbound_connections')) ?? 0,
     queueTimeout: haproxyTime(serverMs),
   }
 }
@@ -114,7 +121,7 @@ export function upstreamSettings(u: Upstream | undefined, proxyConfig: JsonObjec
   const mode = String(modeArg)
   if (mode !== 'tcp' && mode !== 'http') throw new ProxySettingsError(`upstreamSettings: mode ${JSON.stringify(mode)} is not tcp or http`)
   const scope: Scope = { map: u?.Config ?? {}, path: `Proxy.Upstreams[${u?.DestinationName ?? '?'}].Config` }
-  const connect = millis(scope, 'connect_timeout_ms') || millis({ map: proxyConfig ?? {}, path: 'Proxy.Config' }, 'connect_timeout_ms')
+  const connect = soft(() => millis(scope, 'connect_timeout_ms')) || soft(() => millis({ map: proxyConfig ?? {}, path: 'Proxy.Config' }, 'connect_timeout_ms'))
   const limits = readLimits(scope)
   return {
     connectTimeout: haproxyTime(connect || DEFAULT_CONNECT_TIMEOUT_MS),
@@ -127,13 +134,13 @@ export function upstreamSettings(u: Upstream | undefined, proxyConfig: JsonObjec
   }
 }
 
-/** `limits`: each value must be at least 1 (Envoy would take 0 literally and refuse everything). */
+/** `limits`: 0 is read as no limit, with a warning (Envoy would take it literally and refuse everything). */
 function readLimits(scope: Scope): { maxConnections: number; maxPendingRequests: number; maxConcurrentRequests: number } {
-  const limits = objectAt(scope, 'limits')
+  const limits = soft(() => objectAt(scope, 'limits'))
   const read = (key: string): number => {
     if (!limits) return 0
-    const n = count(limits, key)
-    if (n === 0) throw new ProxySettingsError(`${limits.path}.${key}: 0 would refuse every request; leave it out for no limit`)
+    const n = soft(() => count(limits, key))
+    if (n === 0) warnOnce(`${limits.path}.${key}: 0 would refuse every request, so meshplate reads it as no limit; leave it out for no limit`)
     return n ?? 0
   }
   return { maxConnections: read('max_connections'), maxPendingRequests: read('max_pending_requests'), maxConcurrentRequests: read('max_concurrent_requests') }
@@ -145,14 +152,17 @@ function readLimits(scope: Scope): { maxConnections: number; maxPendingRequests:
  * `enforcing_consecutive_5xx = 0`: no ejection.
  */
 function readEjection(scope: Scope, mode: 'tcp' | 'http'): Ejection | undefined {
-  const phc = objectAt(scope, 'passive_health_check')
+  const phc = soft(() => objectAt(scope, 'passive_health_check'))
   if (!phc) return undefined
-  const intervalMs = duration(phc, 'interval') || 10_000
-  const baseEjectionMs = duration(phc, 'base_ejection_time') ?? 30_000
-  const errorLimit = count(phc, 'max_failures') || 5
-  const enforcing = percent(phc, 'enforcing_consecutive_5xx') ?? 100
-  percent(phc, 'max_ejection_percent') // validated; HAProxy has no cap (README)
-  if (intervalMs < 1) throw new ProxySettingsError(`${phc.path}.interval: below 1ms`)
+  let intervalMs = soft(() => duration(phc, 'interval')) || 10_000
+  const baseEjectionMs = soft(() => duration(phc, 'base_ejection_time')) ?? 30_000
+  const errorLimit = soft(() => count(phc, 'max_failures')) || 5
+  const enforcing = soft(() => percent(phc, 'enforcing_consecutive_5xx')) ?? 100
+  soft(() => percent(phc, 'max_ejection_percent')) // checked; HAProxy has no cap (README)
+  if (intervalMs < 1) {
+    warnOnce(`${phc.path}.interval: ${intervalMs}ms is below HAProxy's 1ms; checks run every 1ms`)
+    intervalMs = 1
+  }
   if (enforcing === 0) return undefined
   return {
     observe: mode === 'http' ? 'layer7' : 'layer4',
@@ -163,5 +173,16 @@ function readEjection(scope: Scope, mode: 'tcp' | 'http'): Ejection | undefined 
     rise: Math.ceil(baseEjectionMs / intervalMs) + 1,
     intervalMs,
     baseEjectionMs,
+  }
+}
+
+/** Reads one setting; a value that cannot be used is reported and left out, so its default applies. */
+function soft<T>(read: () => T | undefined): T | undefined {
+  try {
+    return read()
+  } catch (err) {
+    if (!(err instanceof ProxySettingsError)) throw err
+    warnOnce(`${err.message}; meshplate uses the default instead`)
+    return undefined
   }
 }

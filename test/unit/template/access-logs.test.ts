@@ -4,14 +4,16 @@
  * writes from them must stay valid JSON whatever a client sends. These pin
  * the translation of each operator per listener kind, the rules that capture
  * request headers before HAProxy drops them, meshplate's authorization
- * fields on the public listener, the config quoting, and a clear error for
- * what cannot be logged. The lines themselves are checked in real HAProxy by
+ * fields on the public listener, the config quoting, and a warning naming
+ * the field for what cannot be logged (the lines then use Envoy's default
+ * format, and the sidecar keeps serving). The lines themselves are checked in real HAProxy by
  * test/e2e/settings.test.ts.
  */
 import t from 'tap'
 import type { AccessLogs, ProxyService } from '../../../src/dependency/agent-service.ts'
 import { accessLogs, ENVOY_DEFAULT_JSON_FORMAT } from '../../../src/template/access-logs.ts'
 import { jsonFormat, textFormat } from '../../../src/template/envoy-log-format.ts'
+import { collectWarnings } from '../../../src/template/warnings.ts'
 
 const proxy = (a: Partial<AccessLogs> | null): ProxyService => ({
   ID: 'api-sidecar-proxy', Service: 'api-sidecar-proxy', Kind: 'connect-proxy', Port: 21000, Address: '', Tags: [], Meta: {}, Datacenter: 'dc1',
@@ -20,6 +22,13 @@ const proxy = (a: Partial<AccessLogs> | null): ProxyService => ({
     AccessLogs: a && { Enabled: false, DisableListenerLogs: false, Type: '', Path: '', JSONFormat: '', TextFormat: '', ...a },
   },
 })
+
+/** What `f` returns and the warnings it raised. */
+const warned = <T>(f: () => T): { value: T; warnings: string[] } => {
+  const sink = new Set<string>()
+  const value = collectWarnings(sink, f)
+  return { value, warnings: [...sink] }
+}
 
 /** The config word back as HAProxy reads it: quotes off, escapes undone. */
 const unquote = (word: string) => word.slice(1, -1).replace(/\\(.)/g, '$1')
@@ -35,7 +44,9 @@ t.test('targets: stdout by default, stderr, and a file HAProxy cannot write', as
   t.match(accessLogs(proxy({ Enabled: true, Type: 'stdout' })), { target: 'stdout', note: '' })
   t.match(accessLogs(proxy({ Enabled: true, Type: 'stderr' })), { target: 'stderr', note: '' })
   t.match(accessLogs(proxy({ Enabled: true, Type: 'file', Path: '/var/log/envoy.log' })), { target: 'stderr', note: /file \(\/var\/log\/envoy\.log\): HAProxy cannot write a log file/ })
-  t.throws(() => accessLogs(proxy({ Enabled: true, Type: 'syslog' })), { message: 'Proxy.AccessLogs.Type: "syslog" is not stdout, stderr or file' })
+  const syslog = warned(() => accessLogs(proxy({ Enabled: true, Type: 'syslog' })))
+  t.match(syslog.value, { enabled: true, target: 'stdout', note: /"syslog" is not one HAProxy can write to/ }, 'an unknown Type still logs, to stdout')
+  t.same(syslog.warnings, ['Proxy.AccessLogs.Type: "syslog" is not stdout, stderr or file; access logs go to stdout'])
 })
 
 t.test('Envoy\'s default JSON format, field for field, on an HTTP listener', async (t) => {
@@ -101,15 +112,22 @@ t.test('user formats: JSONFormat wins, nested objects, literals, text escaping',
   t.equal(accessLogs(proxy({ Enabled: true, TextFormat: 'a "quoted" $HOME \\ %RESPONSE_CODE%' })).listeners['upstream-http'].format, '"a \\"quoted\\" \\$HOME \\\\ %ST"', 'quotes, $ and backslashes escaped for the config line')
 })
 
-t.test('what cannot be logged is an error naming it', async (t) => {
+t.test('what cannot be logged is a warning naming it, and the lines use Envoy\'s default format', async (t) => {
   const cases: Array<[Partial<AccessLogs>, RegExp]> = [
     [{ TextFormat: '%DYNAMIC_METADATA(x)%' }, /^Proxy\.AccessLogs\.TextFormat: %DYNAMIC_METADATA% is not an operator meshplate can log \(supported: START_TIME, REQ, RESP, /],
-    [{ TextFormat: '100% done' }, /^Proxy\.AccessLogs\.TextFormat: "100% done" has a % that starts no operator \(write %% for a percent sign\)$/],
-    [{ TextFormat: '%START_TIME(%s)%' }, /^%START_TIME\(%s\)%: a custom time format is not supported/],
-    [{ TextFormat: '%REQ(X#Y)%' }, /^%REQ\(X#Y\)%: "X#Y" is not a header name meshplate can log$/],
+    [{ TextFormat: '100% done' }, /^Proxy\.AccessLogs\.TextFormat: "100% done" has a % that starts no operator \(write %% for a percent sign\); /],
+    [{ TextFormat: '%START_TIME(%s)%' }, /^Proxy\.AccessLogs\.TextFormat: %START_TIME\(%s\)%: a custom time format is not supported/],
+    [{ TextFormat: '%REQ(X#Y)%' }, /^Proxy\.AccessLogs\.TextFormat: %REQ\(X#Y\)%: "X#Y" is not a header name meshplate can log; /],
     [{ JSONFormat: '{"a":' }, /^Proxy\.AccessLogs\.JSONFormat: not JSON/],
-    [{ JSONFormat: '["%RESPONSE_CODE%"]' }, /^Proxy\.AccessLogs\.JSONFormat: not a JSON object$/],
-    [{ JSONFormat: '{"a":["%RESPONSE_CODE%"]}' }, /^Proxy\.AccessLogs\.JSONFormat\.a: \["%RESPONSE_CODE%"\] is not a string, number, boolean or object$/],
+    [{ JSONFormat: '["%RESPONSE_CODE%"]' }, /^Proxy\.AccessLogs\.JSONFormat: not a JSON object; /],
+    [{ JSONFormat: '{"a":["%RESPONSE_CODE%"]}' }, /^Proxy\.AccessLogs\.JSONFormat\.a: \["%RESPONSE_CODE%"\] is not a string, number, boolean or object; /],
   ]
-  for (const [a, message] of cases) t.throws(() => accessLogs(proxy({ Enabled: true, ...a })), { message }, String(message))
+  const envoyDefault = accessLogs(proxy({ Enabled: true })).listeners
+  for (const [a, message] of cases) {
+    const { value, warnings } = warned(() => accessLogs(proxy({ Enabled: true, ...a })))
+    t.equal(warnings.length, 1, `one warning for ${JSON.stringify(a)}`)
+    t.match(warnings[0], message, String(message))
+    t.match(warnings[0], /; access logs use Envoy's default format instead$/)
+    t.same(value.listeners, envoyDefault, 'every listener logs in Envoy\'s default format')
+  }
 })

@@ -4,14 +4,16 @@
  * pin each mapping: Envoy's defaults (a local request times out after 15 s),
  * both key spellings the agent may send (snake_case from a registration,
  * CamelCase and nanosecond durations from merged central config), what
- * becomes per-upstream and what per-instance, and a one-line error naming
- * the key for a value that cannot be used.
+ * becomes per-upstream and what per-instance, and a one-line warning naming
+ * the key for a value that cannot be used, whose default then applies (a
+ * typo never takes the sidecar down).
  */
 import nunjucks from 'nunjucks'
 import t from 'tap'
 import type { ProxyService, Upstream } from '../../../src/dependency/agent-service.ts'
 import type { JsonObject } from '../../../src/consul/schema.ts'
 import { localSettings, upstreamSettings } from '../../../src/template/proxy-settings.ts'
+import { collectWarnings } from '../../../src/template/warnings.ts'
 
 const proxy = (config: JsonObject): ProxyService => ({
   ID: 'api-sidecar-proxy', Service: 'api-sidecar-proxy', Kind: 'connect-proxy', Port: 21000, Address: '', Tags: [], Meta: {}, Datacenter: 'dc1',
@@ -20,6 +22,13 @@ const proxy = (config: JsonObject): ProxyService => ({
 const upstream = (config: JsonObject): Upstream => ({
   DestinationType: 'service', DestinationName: 'api', DestinationNamespace: '', Datacenter: '', LocalBindAddress: '127.0.0.1', LocalBindPort: 9191, Config: config,
 })
+
+/** What `f` returns and the warnings it raised. */
+const warned = <T>(f: () => T): { value: T; warnings: string[] } => {
+  const sink = new Set<string>()
+  const value = collectWarnings(sink, f)
+  return { value, warnings: [...sink] }
+}
 
 t.test('local settings: Envoy\'s defaults when nothing is set', async (t) => {
   t.same(localSettings(proxy({})), {
@@ -58,7 +67,8 @@ t.test('the app\'s server timeout is the shorter of request and idle; 0 means no
   t.equal(localSettings(proxy({ local_request_timeout_ms: 99_999_999_999, local_idle_timeout_ms: 0 })).serverTimeout, '24d', 'beyond HAProxy\'s range: 24d')
 })
 
-t.test('bad values name the key', async (t) => {
+t.test('bad values are a warning naming the key, and the default applies', async (t) => {
+  const defaults = localSettings(proxy({}))
   const cases: Array<[JsonObject, string]> = [
     [{ local_request_timeout_ms: 'abc' }, 'Proxy.Config.local_request_timeout_ms: "abc" is not a number of milliseconds'],
     [{ LocalRequestTimeoutMs: -5 }, 'Proxy.Config.LocalRequestTimeoutMs: -5 is not a number of milliseconds'],
@@ -66,7 +76,13 @@ t.test('bad values name the key', async (t) => {
     [{ local_connect_timeout_ms: true }, 'Proxy.Config.local_connect_timeout_ms: true is not a number of milliseconds'],
     [{ max_inbound_connections: '10k' }, 'Proxy.Config.max_inbound_connections: "10k" is not a whole number'],
   ]
-  for (const [config, message] of cases) t.throws(() => localSettings(proxy(config)), { message }, message)
+  for (const [config, message] of cases) {
+    const { value, warnings } = warned(() => localSettings(proxy(config)))
+    t.same(warnings, [`${message}; meshplate uses the default instead`], message)
+    t.same(value, defaults, 'every setting is the default')
+  }
+  const mixed = warned(() => localSettings(proxy({ local_request_timeout_ms: 'abc', local_idle_timeout_ms: 500 })))
+  t.equal(mixed.value.idleTimeoutMs, 500, 'the good key next to a bad one still applies')
 })
 
 t.test('upstream connect timeout: the upstream\'s, else the proxy\'s, else 5 s', async (t) => {
@@ -74,7 +90,9 @@ t.test('upstream connect timeout: the upstream\'s, else the proxy\'s, else 5 s',
   t.equal(upstreamSettings(upstream({}), { connect_timeout_ms: 700 }, 'tcp').connectTimeout, '700ms')
   t.equal(upstreamSettings(upstream({ connect_timeout_ms: 300 }), { connect_timeout_ms: 700 }, 'tcp').connectTimeout, '300ms')
   t.equal(upstreamSettings(upstream({ ConnectTimeoutMs: 300 }), {}, 'http').connectTimeout, '300ms')
-  t.throws(() => upstreamSettings(upstream({ connect_timeout_ms: '5s' }), {}, 'tcp'), { message: 'Proxy.Upstreams[api].Config.connect_timeout_ms: "5s" is not a number of milliseconds' })
+  const bad = warned(() => upstreamSettings(upstream({ connect_timeout_ms: '5s' }), { connect_timeout_ms: 700 }, 'tcp'))
+  t.equal(bad.value.connectTimeout, '700ms', 'a bad upstream value: the proxy\'s applies')
+  t.same(bad.warnings, ['Proxy.Upstreams[api].Config.connect_timeout_ms: "5s" is not a number of milliseconds; meshplate uses the default instead'])
 })
 
 t.test('limits: per upstream where HAProxy counts per backend, per instance for HTTP max_connections', async (t) => {
@@ -85,9 +103,15 @@ t.test('limits: per upstream where HAProxy counts per backend, per instance for 
   t.match(upstreamSettings(upstream({ limits }), {}, 'tcp'), { maxConnections: 2, serverMaxconn: 0, maxPendingRequests: 0, maxConcurrentRequests: 0 }, 'tcp: connections only (Envoy applies the others to L7)')
   const merged = { Limits: { MaxConnections: 2, MaxPendingRequests: 3, MaxConcurrentRequests: 4 } }
   t.same(upstreamSettings(upstream(merged), {}, 'http'), upstreamSettings(upstream({ limits }), {}, 'http'), 'CamelCase inside `limits`: how Consul 1.14.11 merges service-defaults Limits')
-  t.throws(() => upstreamSettings(upstream({ limits: { max_connections: 0 } }), {}, 'tcp'), { message: 'Proxy.Upstreams[api].Config.limits.max_connections: 0 would refuse every request; leave it out for no limit' })
-  t.throws(() => upstreamSettings(upstream({ limits: { MaxPendingRequests: 'many' } }), {}, 'http'), { message: 'Proxy.Upstreams[api].Config.limits.MaxPendingRequests: "many" is not a whole number' })
-  t.throws(() => upstreamSettings(upstream({ limits: [2] }), {}, 'http'), { message: 'Proxy.Upstreams[api].Config.limits: [2] is not an object' })
+  const zero = warned(() => upstreamSettings(upstream({ limits: { max_connections: 0, max_pending_requests: 3 } }), {}, 'tcp'))
+  t.match(zero.value, { maxConnections: 0 }, '0 is read as no limit')
+  t.same(zero.warnings, ['Proxy.Upstreams[api].Config.limits.max_connections: 0 would refuse every request, so meshplate reads it as no limit; leave it out for no limit'])
+  const many = warned(() => upstreamSettings(upstream({ limits: { MaxPendingRequests: 'many', max_concurrent_requests: 4 } }), {}, 'http'))
+  t.match(many.value, { maxPendingRequests: 0, maxConcurrentRequests: 4 }, 'the bad limit is left out, the good one kept')
+  t.same(many.warnings, ['Proxy.Upstreams[api].Config.limits.MaxPendingRequests: "many" is not a whole number; meshplate uses the default instead'])
+  const list = warned(() => upstreamSettings(upstream({ limits: [2] }), {}, 'http'))
+  t.match(list.value, { serverMaxconn: 0, maxPendingRequests: 0, maxConcurrentRequests: 0 })
+  t.same(list.warnings, ['Proxy.Upstreams[api].Config.limits: [2] is not an object; meshplate uses the default instead'])
   t.throws(() => upstreamSettings(upstream({}), {}, 'h2'), { message: /mode "h2" is not tcp or http/ })
   t.equal(upstreamSettings(upstream({ limits }), {}, new nunjucks.runtime.SafeString('http')).serverMaxconn, 2, 'the mode as a macro returns it (a SafeString)')
 })
@@ -113,6 +137,16 @@ t.test('passive health check: Envoy\'s defaults, observe by mode, ejection betwe
     [{ enforcing_consecutive_5xx: 150 }, 'Proxy.Upstreams[api].Config.passive_health_check.enforcing_consecutive_5xx: 150 is not a percentage from 0 to 100'],
     [{ MaxEjectionPercent: 'x' }, 'Proxy.Upstreams[api].Config.passive_health_check.MaxEjectionPercent: "x" is not a percentage from 0 to 100'],
   ]
-  for (const [p, message] of bad) t.throws(() => upstreamSettings(upstream({ passive_health_check: p }), {}, 'http'), { message }, message)
-  t.throws(() => upstreamSettings(upstream({ passive_health_check: 'yes' }), {}, 'http'), { message: 'Proxy.Upstreams[api].Config.passive_health_check: "yes" is not an object' })
+  const defaults = upstreamSettings(upstream({ passive_health_check: {} }), {}, 'http').ejection
+  for (const [p, message] of bad) {
+    const { value, warnings } = warned(() => upstreamSettings(upstream({ passive_health_check: p }), {}, 'http'))
+    t.same(warnings, [`${message}; meshplate uses the default instead`], message)
+    t.same(value.ejection, defaults, 'the passive health check runs with the default for that key')
+  }
+  const yes = warned(() => upstreamSettings(upstream({ passive_health_check: 'yes' }), {}, 'http'))
+  t.equal(yes.value.ejection, undefined, 'not an object: no passive health check')
+  t.same(yes.warnings, ['Proxy.Upstreams[api].Config.passive_health_check: "yes" is not an object; meshplate uses the default instead'])
+  const fast = warned(() => upstreamSettings(upstream({ passive_health_check: { interval: '500us' } }), {}, 'http'))
+  t.match(fast.value.ejection, { inter: '1ms', intervalMs: 1 }, 'below 1 ms: HAProxy\'s shortest')
+  t.same(fast.warnings, ['Proxy.Upstreams[api].Config.passive_health_check.interval: 0.5ms is below HAProxy\'s 1ms; checks run every 1ms'])
 })
