@@ -104,7 +104,7 @@ function sink(a: AccessLogs): { target: 'stdout' | 'stderr'; note: string } {
     case 'stderr':
       return { target: 'stderr', note: '' }
     case 'file':
-      return { target: 'stderr', note: `AccessLogs.Type is file (${a.Path || 'no Path'}): HAProxy cannot write a log file, so access logs go to stderr` }
+      return { target: 'stderr', note: `AccessLogs.Type is file (${a.Path ? JSON.stringify(a.Path) : 'no Path'}): HAProxy cannot write a log file, so access logs go to stderr` }
     default:
       warnOnce(`Proxy.AccessLogs.Type: ${show(a.Type)} is not stdout, stderr or file; access logs go to stdout`)
       return { target: 'stdout', note: `AccessLogs.Type ${show(a.Type)} is not one HAProxy can write to: access logs go to stdout` }
