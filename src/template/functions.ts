@@ -7,6 +7,9 @@
 import { AgentServiceDependency, type ProxyService, type Upstream } from '../dependency/agent-service.ts'
 import { IntentionDefaultDependency } from '../dependency/agent-self.ts'
 import { AgentAddressDependency } from '../dependency/agent-address.ts'
+import { CheckTargetsDependency } from '../dependency/check-targets.ts'
+import { ExposedChecksDependency } from '../dependency/exposed-checks.ts'
+import type { ExposedChecks } from './expose.ts'
 import { ConfigEntryDependency } from '../dependency/config-entry.ts'
 import { DiscoveryChainDependency, type CompiledChain } from '../dependency/discovery-chain.ts'
 import type { JsonObject } from '../consul/schema.ts'
@@ -20,6 +23,7 @@ import { KvGetDependency, type KvValue } from '../dependency/kv-get.ts'
 import { LeafCertDependency, type LeafCert } from '../dependency/leaf-cert.ts'
 import { PreparedQueryDependency } from '../dependency/prepared-query.ts'
 import { routedInstances } from './instances.ts'
+import { warnOnce } from './warnings.ts'
 import type { SlotTable } from './slots.ts'
 import type { Tracker } from './tracker.ts'
 
@@ -78,6 +82,7 @@ export function createFunctions(scope: RenderScope): Record<string, (...args: ne
     upstreams: (): UpstreamWithInstances[] => {
       const proxy = connectProxy()
       if (!proxy) return []
+      warnUnserved(proxy)
       const trustDomain = caRoots()?.TrustDomain ?? ''
       return proxy.Proxy.Upstreams.map((u) => ({ ...u, Instances: instancesOf(u, read, trustDomain) }))
     },
@@ -90,6 +95,11 @@ export function createFunctions(scope: RenderScope): Record<string, (...args: ne
       const trustDomain = caRoots()?.TrustDomain ?? ''
       const TargetInstances: ChainWithInstances['TargetInstances'] = {}
       for (const [id, t] of Object.entries(chain.Targets)) {
+        // A target in a cluster peer is refused (chain-plan.ts): the local catalog's instances are not it.
+        if (t.Peer) {
+          TargetInstances[id] = []
+          continue
+        }
         const dc = u.Datacenter || t.Datacenter !== chain.Datacenter ? t.Datacenter : ''
         const entries = read(new HealthConnectDependency(t.Service, dc, t.Filter)) ?? []
         TargetInstances[id] = entries.map((e) => instanceOf(e, trustDomain, t.Datacenter || e.Datacenter))
@@ -104,6 +114,13 @@ export function createFunctions(scope: RenderScope): Record<string, (...args: ne
     meshConfig: (): JsonObject | null => read(new ConfigEntryDependency('mesh', 'mesh')) ?? null,
     /** The agent's LAN address: who may call a path exposed for a check (template/expose.ts). */
     agentAddress: (): string => read(new AgentAddressDependency()) ?? '',
+    /** The checks the agent points at this sidecar (`Expose.Checks` only), and their targets from its config files (template/expose.ts). */
+    exposedChecks: (): ExposedChecks => {
+      const proxy = connectProxy()
+      if (!proxy?.Proxy.Expose?.Checks) return { Checks: [], Targets: [] }
+      const Checks = read(new ExposedChecksDependency(proxy.Proxy.DestinationServiceID || proxy.Proxy.DestinationServiceName)) ?? []
+      return { Checks, Targets: Checks.length ? (read(new CheckTargetsDependency()) ?? []) : [] }
+    },
     service: (query: string): HealthEntry[] => read(new HealthServiceDependency(query)) ?? [],
     key: (path: string): string => {
       const kv = read<KvValue>(new KvGetDependency(path))
@@ -121,6 +138,16 @@ export function createFunctions(scope: RenderScope): Record<string, (...args: ne
       if (!Number.isInteger(min) || min < 1 || min > 1024) throw new Error(`serverSlots("${name}"): ${min} is not a slot count from 1 to 1024`)
       return scope.slots.assign(name, instances ?? [], (i) => `${i.Node}/${i.ID}`, min)
     },
+  }
+}
+
+/** Says which upstreams get no listener (agent-service.ts), and that transparent mode has no outbound listener yet. */
+function warnUnserved(proxy: ProxyService): void {
+  if (proxy.Proxy.Mode === 'transparent') {
+    warnOnce(`${proxy.ID}: Proxy.Mode is transparent, but meshplate has no outbound listener yet: apps reach only the upstreams declared with a LocalBindPort`)
+  }
+  for (const u of proxy.Proxy.UnservedUpstreams) {
+    if (u.Detail) warnOnce(`${proxy.ID}: upstream ${u.DestinationName} is not served: ${u.Detail}`)
   }
 }
 

@@ -15,6 +15,10 @@ import type { LeafCert } from '../../../src/dependency/leaf-cert.ts'
 import { Brain } from '../../../src/template/brain.ts'
 import { createFunctions, type RenderScope, type UpstreamWithInstances } from '../../../src/template/functions.ts'
 import { Tracker } from '../../../src/template/tracker.ts'
+import { collectWarnings } from '../../../src/template/warnings.ts'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseChainBody } from '../../../src/dependency/discovery-chain.ts'
 
 const TD = '11111111-2222-3333-4444-555555555555.consul'
 
@@ -103,6 +107,23 @@ t.test('upstreams() lists each upstream with its instances and their expected id
   t.match(ups[2]!.Instances, [{ Address: '10.0.0.8', Port: 21003, ServiceName: 'cache', ServiceURI: `spiffe://${TD}/ns/default/dc/dc1/svc/cache` }], 'a prepared query upstream reads the polled query')
   t.same([...tracker.used.keys()].sort(), ['agent.service(web-sidecar-proxy)', 'connect.roots', 'health.connect(api)', 'health.connect(db@dc2)', 'query.execute(cache-nearest)'])
   t.equal(tracker.missing.size, 0)
+})
+
+t.test('upstreams() serves the upstreams with a port and warns about the others (a transparent-mode registration, Nomad 1.8)', async (t) => {
+  const brain = fullBrain()
+  const body = JSON.parse(readFileSync(new URL('../../fixtures/newer/agent-service-nomad-1.8-transparent.json', import.meta.url), 'utf8'))
+  brain.set('agent.service(web-sidecar-proxy)', parseProxyService({ ...body, ID: 'web-sidecar-proxy' }))
+  brain.set('health.connect(api)', [])
+  const { fns, tracker } = rendering(brain)
+  const served = collectWarnings(tracker.warnings, () => fns.upstreams())
+  t.same(served.map((u) => u.DestinationName), ['api'])
+  t.same([...tracker.warnings], [
+    'web-sidecar-proxy: Proxy.Mode is transparent, but meshplate has no outbound listener yet: apps reach only the upstreams declared with a LocalBindPort',
+    'web-sidecar-proxy: upstream cache is not served: it listens on a unix socket (LocalBindSocketPath), which meshplate does not serve yet',
+    'web-sidecar-proxy: upstream billing is not served: it is in cluster peer "east", which meshplate does not reach yet',
+    'web-sidecar-proxy: upstream search is not served: it names port "grpc" of a multi-port service, which meshplate does not route yet',
+    'web-sidecar-proxy: upstream queue is not served: it has no LocalBindPort',
+  ], 'a CentrallyConfigured entry (settings for implicit upstreams) is no warning')
 })
 
 t.test('upstreams() with instances not fetched yet reports them missing', async (t) => {
@@ -198,4 +219,38 @@ t.test('misuse is a clear error', async (t) => {
   t.throws(() => fns.upstreams(), { message: /needs --proxy-id/ })
   const idle = createFunctions({ tracker: undefined, proxyId: 'p', env: {}, slots: new SlotTable() }) as unknown as Fns
   t.throws(() => idle.caRoots(), { message: 'template functions can only be called while rendering' })
+})
+
+t.test('exposedChecks() asks the agent only for a sidecar with Expose.Checks, and for targets only once it has checks', async (t) => {
+  const off = rendering(fullBrain())
+  t.same((off.fns as unknown as { exposedChecks(): unknown }).exposedChecks(), { Checks: [], Targets: [] })
+  t.same([...off.tracker.used.keys()], ['agent.service(web-sidecar-proxy)'], 'Expose.Checks off: no new query')
+  const brain = fullBrain()
+  brain.set('agent.service(web-sidecar-proxy)', { ...proxy, Proxy: { ...proxy.Proxy, Expose: { Checks: true, Paths: [] } } })
+  const waiting = rendering(brain)
+  t.same((waiting.fns as unknown as { exposedChecks(): unknown }).exposedChecks(), { Checks: [], Targets: [] })
+  t.same([...waiting.tracker.missing], ['agent.exposedChecks(web)'], 'the destination service\'s checks, waited for')
+  const check = { CheckID: 'service:web', Name: 'web-http', Type: 'http', ExposedPort: 21500, Path: '/health' }
+  brain.set('agent.exposedChecks(web)', [check])
+  brain.set('agent.checkTargets', [])
+  const ready = rendering(brain)
+  t.same((ready.fns as unknown as { exposedChecks(): unknown }).exposedChecks(), { Checks: [check], Targets: [] })
+  t.same([...ready.tracker.used.keys()].sort(), ['agent.checkTargets', 'agent.exposedChecks(web)', 'agent.service(web-sidecar-proxy)'])
+  brain.set('agent.exposedChecks(web)', [])
+  const none = rendering(brain)
+  ;(none.fns as unknown as { exposedChecks(): unknown }).exposedChecks()
+  t.notOk(none.tracker.used.has('agent.checkTargets'), 'no exposed checks: the agent\'s config is not read')
+})
+
+t.test('discoveryChain() never asks the local catalog for a target in a cluster peer', async (t) => {
+  const chain = parseChainBody(JSON.parse(readFileSync(join(import.meta.dirname, '../../fixtures/chains/peer-redirect-1.14.json'), 'utf8')))
+  const brain = fullBrain()
+  brain.set('discovery.chain(api)', chain)
+  const { fns, tracker } = rendering(brain)
+  const u = fns.upstreams()[0]!
+  tracker.used.clear()
+  const got = (fns as unknown as { discoveryChain(u: UpstreamWithInstances): { TargetInstances: Record<string, unknown[]> } }).discoveryChain(u)
+  t.same(got.TargetInstances, { 'api.default.default.external.dc2-peer': [] }, 'no instances, although local api has some')
+  t.notOk([...tracker.used.keys()].some((k) => k.startsWith('health.')), `no health query for the peer target (read: ${[...tracker.used.keys()].join(', ')})`)
+  t.equal(tracker.missing.size, 0)
 })
