@@ -39,7 +39,7 @@ export interface ConsulResponse {
   contentHash?: string
   /** SHA-1 of the body text: equal digests, equal answers (what the View's dedupe compares). */
   digest: string
-  /** X-Consul-Default-ACL-Policy: `deny` only when ACLs are on with a default deny (`allow` when they are off). */
+  /** X-Consul-Default-ACL-Policy: the agent's configured `acl.default_policy`, sent even when ACLs are off (sidecar/token-check.ts tells them apart). */
   aclDefaultPolicy?: string
 }
 
