@@ -67,9 +67,9 @@ function components(image, base) {
   const baseMb = Number(run('podman', ['image', 'inspect', '--format', '{{.Size}}', base], 'inspect')) / MB
   const known = Object.values(kb).reduce((a, b) => a + b, 0)
   return [
-    ['Debian 12 base', baseMb],
+    ['Debian 13 base', baseMb],
     ['Node 24 binary (stripped)', kb['/usr/local/bin/node']],
-    ['HAProxy 2.6, Lua 5.3, tini and their libraries, upgraded packages (the apt layer)', total - baseMb - known],
+    ['HAProxy 3.0, Lua 5.4, tini and their libraries, upgraded packages (the apt layer)', total - baseMb - known],
     ['production node_modules', kb['/opt/meshplate/node_modules']],
     ['dist/, templates/, lua/', kb['/opt/meshplate/dist'] + kb['/opt/meshplate/templates'] + kb['/opt/meshplate/lua']],
   ]
@@ -258,7 +258,7 @@ function section(m, image, builds, sizes, mem) {
     '|---|---|',
     ...sizes.parts.map(([what, size]) => `| ${what} | ${mb(size)} |`),
     '',
-    `Memory (MB) of the container as api's sidecar (HAProxy 2.6 from the image, Node ${run('podman', ['run', '--rm', '--network', 'host', '--pull', 'never', '--entrypoint', 'node', image, '--version'], 'node --version')}), next to web's sidecar run on the host (Node ${process.version}), http, ${LOAD_SECONDS} s of 4 keep-alive loops web -> api. Per process: RSS/PSS/anonymous; the cgroup charges each file page to the first cgroup that read it, so its usage leaves out pages of the node binary an earlier container already read.`,
+    `Memory (MB) of the container as api's sidecar (HAProxy 3.0 from the image, Node ${run('podman', ['run', '--rm', '--network', 'host', '--pull', 'never', '--entrypoint', 'node', image, '--version'], 'node --version')}), next to web's sidecar run on the host (Node ${process.version}), http, ${LOAD_SECONDS} s of 4 keep-alive loops web -> api. Per process: RSS/PSS/anonymous; the cgroup charges each file page to the first cgroup that read it, so its usage leaves out pages of the node binary an earlier container already read.`,
     '',
     '| | processes: RSS/PSS/anonymous | RSS | PSS | anonymous |',
     '|---|---|---|---|---|',
@@ -289,7 +289,7 @@ async function main() {
   const m = machine(root, bins)
   const builds = []
   if (COLD) {
-    builds.push(['base: debootstrap --variant=minbase bookworm + podman import (`make-base --refresh`)', timed([join(root, 'scripts/image/make-base'), '--refresh'], 'make-base')])
+    builds.push(['base: debootstrap --variant=minbase trixie + podman import (`make-base --refresh`)', timed([join(root, 'scripts/image/make-base'), '--refresh'], 'make-base')])
     builds.push(['cold: every layer from the base (`scripts/image/build --no-cache`)', timed([join(root, 'scripts/image/build'), '--no-cache'], 'cold build')])
   }
   // Brings the image up to this checkout first, so the timed build below really changes nothing.

@@ -4,7 +4,7 @@
 // uses, then runs every tier with tap (Nomad's last, on its own), and the HAProxy tiers
 // (its integration tests and the e2e tier but Nomad's, whose jobs run the client's own
 // haproxy) again with HAProxy 3.0 (.cache/bin/haproxy-3.0), but not the container image's test, whose
-// image carries its own HAProxy (Debian 12's). Extra arguments go to tap, once, e.g. `npm test -- test/unit`.
+// image carries its own HAProxy (Debian 13's 3.0.11 with Lua 5.4, so its one run already covers 3.0). Extra arguments go to tap, once, e.g. `npm test -- test/unit`.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'

@@ -8,7 +8,7 @@
  * SIGTERM (`podman stop`, as Nomad's docker driver stops a task) stops HAProxy and exits 0
  * well within the 15 s kill timeout of nomad/meshplate-mesh-docker.nomad.hcl, leaving no
  * process and freeing its port. It runs once per `npm test`: the image carries its own
- * HAProxy (Debian 12's 2.6), so MESHPLATE_TEST_HAPROXY does not apply to it. Without
+ * HAProxy (Debian 13's 3.0.11, built with Lua 5.4), so MESHPLATE_TEST_HAPROXY does not apply to it. Without
  * podman the file is skipped, and says why.
  */
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs'
@@ -67,7 +67,7 @@ async function checkImage(t: Test, image: string) {
   const [uid, node, lua, setpriv] = inside.stdout.trim().split('\n')
   t.equal(uid, '10001', 'uid 10001 inside')
   t.ok(Number(/^v(\d+)\./.exec(node ?? '')?.[1]) >= 22, `Node >= 22 (${node})`)
-  t.match(lua, /Built with Lua version : Lua 5\.\d/, `HAProxy with Lua (${lua})`)
+  t.match(lua, /Built with Lua version : Lua 5\.4\./, `HAProxy with Lua 5.4 (${lua})`)
   t.match(setpriv, /setpriv from util-linux/, 'setpriv is there, so HAProxy dies with meshplate')
 }
 
@@ -114,7 +114,7 @@ async function health(t: Test, api: Container, waiting: Container) {
   t.equal(stopped.code, 0, `and it stops on SIGTERM while still waiting (exit ${stopped.code}, ${stopped.ms} ms)`)
   const healthy = api.healthcheck()
   t.equal(healthy.code, 0, `api's sidecar is healthy: ${healthy.line}`)
-  t.match(healthy.line, /^healthy: HAProxy 2\.6\.\S+ worker \d+ answers/, "its check asked HAProxy's current worker")
+  t.match(healthy.line, /^healthy: HAProxy 3\.0\.\S+ worker \d+ answers/, "its check asked HAProxy's current worker")
 }
 
 /** Every process in the container runs as the image's user; tini is PID 1. */
