@@ -55,7 +55,7 @@ job "meshplate-mesh-exec" {
           config {
             command = "/usr/bin/node"
             args = [
-              # --max-semi-space-size=1: what dist/cli.js's shebang gives `meshplate` (README: "Footprint").
+              # --max-semi-space-size=1: what dist/cli.js's shebang gives `meshplate` (docs/performance.md: "Footprint").
               "--max-semi-space-size=1", "/opt/meshplate/dist/cli.js", "sidecar", "--sidecar-for", "api", "--dir", "${NOMAD_TASK_DIR}/mesh",
               "--override-dir", "${NOMAD_ALLOC_DIR}/meshplate", "--log-format", "json",
             ]
@@ -148,7 +148,7 @@ job "meshplate-mesh-exec" {
           config {
             command = "/usr/bin/node"
             args = [
-              # --max-semi-space-size=1: what dist/cli.js's shebang gives `meshplate` (README: "Footprint").
+              # --max-semi-space-size=1: what dist/cli.js's shebang gives `meshplate` (docs/performance.md: "Footprint").
               "--max-semi-space-size=1", "/opt/meshplate/dist/cli.js", "sidecar", "--sidecar-for", "web", "--dir", "${NOMAD_TASK_DIR}/mesh",
               "--override-dir", "${NOMAD_ALLOC_DIR}/meshplate", "--log-format", "json",
             ]

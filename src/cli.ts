@@ -11,7 +11,7 @@ import { execFlags, renderFlags, sidecarFlags } from './commands/flags.ts'
 import { MeshplateError } from './errors.ts'
 
 // The shebang's --max-semi-space-size=1 (MB) keeps V8's young generation small: a daemon that
-// allocates little per second does not need 16 MB semi-spaces (README: "Footprint"). Launchers
+// allocates little per second does not need 16 MB semi-spaces (docs/performance.md: "Footprint"). Launchers
 // that run `node dist/cli.js` pass it themselves (the Nomad jobs, the demo, tests, benchmarks).
 // undici parses HTTP with llhttp compiled to WebAssembly. V8's optimising tier for it costs
 // about 34 MB of peak RSS (bench/RESULTS.md) for no gain at a few requests per second; the

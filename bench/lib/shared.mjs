@@ -6,7 +6,7 @@ import { createServer } from 'node:net'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 
-/** The V8 flags dist/cli.js's shebang gives `meshplate` (README: "Footprint"): benchmarks run what users run. */
+/** The V8 flags dist/cli.js's shebang gives `meshplate` (docs/performance.md: "Footprint"): benchmarks run what users run. */
 export const NODE_FLAGS = ['--max-semi-space-size=1']
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))

@@ -2,8 +2,8 @@
  * A sidecar whose token may not read its proxy or get its leaf never serves: its views would
  * retry the 403 for ever, one warning at a time, and with no token at all the agent simply
  * hides the registration. So before anything is watched the sidecar asks the agent what needs
- * the token's rights, and when the answer is still no at the start deadline (the 30 s README
- * promises for a proxy registration inside Nomad) it fails with one line: the source in use
+ * the token's rights, and when the answer is still no at the start deadline (the 30 s that
+ * docs/sidecar-settings.md promises for a proxy registration inside Nomad) it fails with one line: the source in use
  * and every place a token was looked for, never the value. A 403 "ACL not found" has the
  * client re-read the token first (consul/client.ts), so a token Nomad re-minted meanwhile is
  * picked up. Anything but a 403 (agent down, proxy not registered yet) is left to the views.

@@ -10,7 +10,7 @@
  * shipped templates log as before (one line per inbound decision, upstream
  * failures only). HAProxy cannot write a file itself, so `Type = "file"`
  * logs to stderr and says so in the config; and it logs a failed TLS
- * handshake whatever `DisableListenerLogs` says (README: "Access logs").
+ * handshake whatever `DisableListenerLogs` says (docs/sidecar-settings.md: "Access logs").
  * A `Type` or format meshplate cannot print is a warning naming the field:
  * the lines then go to stdout, in Envoy's default format, and every listener
  * keeps serving.

@@ -104,7 +104,7 @@ const stream = (v: Value): Operator => (b) => (b.ctx === 'error' ? null : v)
 const always = (v: Value): Operator => () => v
 const noSuccess = (fetch: string) => `${fetch},regsub(^Success$,-)`
 
-/** Envoy's command operators meshplate can log (README: "Access logs"). */
+/** Envoy's command operators meshplate can log (docs/sidecar-settings.md: "Access logs"). */
 const OPERATORS: Record<string, Operator> = {
   START_TIME: (b, arg) => {
     if (arg !== undefined) throw new ProxySettingsError(`%START_TIME(${arg})%: a custom time format is not supported; use %START_TIME%`)
@@ -137,7 +137,7 @@ const OPERATORS: Record<string, Operator> = {
   UPSTREAM_REQUEST_ATTEMPT_COUNT: stream(logVar('%rc', true)),
 }
 
-/** The operator names meshplate translates, for errors and README. */
+/** The operator names meshplate translates, for errors and docs/sidecar-settings.md. */
 export const SUPPORTED_OPERATORS = Object.keys(OPERATORS)
 
 // %NAME%, %NAME(ARG)% or %NAME(ARG):MAXLEN%; `%%` is a literal percent sign.

@@ -1,7 +1,7 @@
 /**
  * Filters a config author needs on top of Nunjucks' own: joining PEM blocks
  * into bundles, JSON and base64 helpers, and a stable hash to version a file.
- * Each is documented in README.md's filter table.
+ * Each is documented in docs/renderer.md's filter table.
  */
 import { createHash } from 'node:crypto'
 import type { CaRoots } from '../dependency/ca-roots.ts'

@@ -4,7 +4,7 @@
  * templates print. Envoy is the reference: its defaults apply where a user
  * would expect them (a local request times out after 15 s, not 1 h), and
  * where HAProxy cannot do what Envoy does the difference is documented in
- * README ("Proxy.Config keys" and the mapping tables after it) and chosen
+ * docs/sidecar-settings.md ("Proxy.Config keys" and the mapping tables after it) and chosen
  * here, in one place:
  *
  * - Timeouts. Envoy's request timeout runs from the end of the request to
@@ -158,7 +158,7 @@ function readEjection(scope: Scope, mode: 'tcp' | 'http'): Ejection | undefined 
   const baseEjectionMs = soft(() => duration(phc, 'base_ejection_time')) ?? 30_000
   const errorLimit = soft(() => count(phc, 'max_failures')) || 5
   const enforcing = soft(() => percent(phc, 'enforcing_consecutive_5xx')) ?? 100
-  soft(() => percent(phc, 'max_ejection_percent')) // checked; HAProxy has no cap (README)
+  soft(() => percent(phc, 'max_ejection_percent')) // checked; HAProxy has no cap (docs/sidecar-settings.md)
   if (intervalMs < 1) {
     warnOnce(`${phc.path}.interval: ${intervalMs}ms is below HAProxy's 1ms; checks run every 1ms`)
     intervalMs = 1
