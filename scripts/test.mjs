@@ -47,6 +47,7 @@ const nomadStatus = tap(['--timeout', '600', 'test/e2e/nomad.test.ts'])
 if (nomadStatus !== 0) process.exit(nomadStatus)
 const haproxyTiers = [
   'test/integration/haproxy-policy.test.ts',
+  'test/integration/golden-haproxy.test.ts',
   'test/integration/live-haproxy.test.ts',
   ...notNomad.filter((f) => !f.endsWith('/image.test.ts')),
 ]
