@@ -9,7 +9,7 @@
  * the route and the field.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer, request } from 'node:http'
+import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -17,6 +17,7 @@ import type { App } from '../support/apps.ts'
 import { startConsul } from '../support/consul.ts'
 import { freePorts } from '../support/ports.ts'
 import { eventually, meshplate, type Running } from '../support/process.ts'
+import { httpAnswer } from '../support/traffic.ts'
 
 /** api's app: /flaky/<code>/... answers <code> the first time each path is asked, 200 after. */
 async function flakyApp(): Promise<App> {
@@ -34,19 +35,7 @@ async function flakyApp(): Promise<App> {
   return { port: (server.address() as import('node:net').AddressInfo).port, hits: () => hits, close: () => new Promise((r) => server.close(() => r())) }
 }
 
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { connection: 'close' }, timeout: 8_000 }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d) => (body += d))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-    req.end()
-  })
-}
+const get = (port: number, path: string) => httpAnswer(port, path)
 
 t.test('a service-router route with RetryOnStatusCodes [500, 512] is served, retrying on 500, with a warning', async (t) => {
   const consul = await startConsul()

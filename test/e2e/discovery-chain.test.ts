@@ -9,7 +9,7 @@
  * /flaky with retries on 503.
  */
 import { mkdtempSync, readFileSync } from 'node:fs'
-import { createServer, request } from 'node:http'
+import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -18,6 +18,7 @@ import { startConsul } from '../support/consul.ts'
 import { startLoad } from '../support/load.ts'
 import { freePorts } from '../support/ports.ts'
 import { eventually, meshplate, type Running } from '../support/process.ts'
+import { httpAnswer } from '../support/traffic.ts'
 
 /** api-v1's app: /slow answers after 3 s, /flaky answers 503 every other time. */
 async function chainApp(name: string): Promise<App> {
@@ -37,19 +38,7 @@ async function chainApp(name: string): Promise<App> {
   return { port: (server.address() as import('node:net').AddressInfo).port, hits: () => hits, close: () => new Promise((r) => server.close(() => r())) }
 }
 
-function get(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { ...headers, connection: 'close' }, timeout: 8_000 }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d) => (body += d))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-    req.end()
-  })
-}
+const get = (port: number, path: string, headers: Record<string, string> = {}) => httpAnswer(port, path, { headers })
 
 t.test('discovery chain: router, subsets, splitter, failover, timeouts, retries and ring hash', async (t) => {
   const consul = await startConsul()

@@ -10,7 +10,7 @@
  * health server over h2c.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer, request } from 'node:http'
+import { createServer } from 'node:http'
 import { createServer as createH2cServer } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -20,6 +20,7 @@ import { startConsul } from '../support/consul.ts'
 import { startMesh } from '../support/mesh.ts'
 import { freePorts } from '../support/ports.ts'
 import { eventually, meshplate } from '../support/process.ts'
+import { httpAnswer } from '../support/traffic.ts'
 
 interface AgentCheck {
   Name: string
@@ -33,19 +34,7 @@ interface Answer {
   body: string
 }
 
-function get(port: number, path: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: 5_000 }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d) => (body += d))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
-    req.on('timeout', () => req.destroy(new Error(`timeout: ${path}`)))
-    req.on('error', reject)
-    req.end()
-  })
-}
+const get = (port: number, path: string): Promise<Answer> => httpAnswer(port, path, { timeoutMs: 5_000 })
 
 /** The agent's view of one check, by name. */
 async function checkNamed(api: (m: string, p: string) => Promise<{ body: unknown }>, name: string): Promise<AgentCheck> {

@@ -12,16 +12,25 @@ export type Outcome = { ok: true; status?: number; body: string } | { ok: false;
 
 /** GET http://127.0.0.1:<port><path> on a fresh connection. */
 export function httpGet(port: number, path = '/', timeoutMs = 3_000): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs, headers: { connection: 'close' } }, (res) => {
+  return httpAnswer(port, path, { timeoutMs }).then(
+    (a) => ({ ok: true, ...a }),
+    (e: Error) => ({ ok: false, error: e.message }),
+  )
+}
+
+/** GET http://127.0.0.1:<port><path> on a fresh connection; rejects on an error or after `timeoutMs`. */
+export function httpAnswer(port: number, path: string, o: { headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers = { ...o.headers, connection: 'close' }
+    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: o.timeoutMs ?? 8_000, headers }, (res) => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (d) => (body += d))
-      res.on('end', () => resolve({ ok: true, status: res.statusCode, body }))
-      res.on('error', (e) => resolve({ ok: false, error: e.message }))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      res.on('error', reject)
     })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', (e) => resolve({ ok: false, error: e.message }))
+    req.on('timeout', () => req.destroy(new Error(`timeout: ${path}`)))
+    req.on('error', reject)
     req.end()
   })
 }
