@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { runtimeCommand } from '../../src/exec/haproxy/runtime-api.ts'
+import { runtimeCommand } from '../../src/haproxy/runtime-api.ts'
 import { httpApp, tcpApp } from '../support/apps.ts'
 import { freePort } from '../support/ports.ts'
 import { startMesh } from '../support/mesh.ts'
@@ -66,7 +66,7 @@ for (const protocol of ['http', 'tcp'] as const) {
       const slot = readFileSync(join(mesh.dirs.web, 'haproxy.cfg'), 'utf8').match(new RegExp(`server (s\\d+) 127\\.0\\.0\\.1:${evilPublic} `))?.[1]
       const refused = outcomes.filter((o) => !o.ok).length
       const toImpostor = () => mesh.sidecars.web.output().split('\n').filter((l) => l.includes(`upstream_service_api/${slot} `))
-      await eventually(() => toImpostor().length >= refused || undefined, 3_000, "web's log of the refused connections").catch(() => {})
+      await eventually(() => toImpostor().length >= refused || undefined, 10_000, "web's log of the refused connections").catch(() => {})
       const lines = toImpostor().filter((l) => /^\S+ \[/.test(l))
       const denied = lines.filter((l) => / PD\s*$/.test(l)).length
       // HAProxy 3.0.11 logged one line fewer than there were refused connections in most runs

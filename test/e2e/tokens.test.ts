@@ -96,7 +96,7 @@ function haproxyEnv(sidecar: Running): Record<string, string> {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid !== sidecar.proc.pid || !stat.includes('(haproxy)')) continue
+      if (ppid !== sidecar.proc.pid || !/\(haproxy[^)]*\)/.test(stat)) continue
       return Object.fromEntries(readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
     } catch {
       // the process went away
