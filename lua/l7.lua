@@ -2,7 +2,7 @@
 --
 -- Why this file exists: for HTTP-like destinations Consul's intentions are enforced per
 -- request, and an intention with `Permissions` decides by the request's path, method and
--- headers. The renderer (src/template/l7-rules.ts) writes each permission into the intentions
+-- headers. The renderer (src/connect/intentions-map.ts) writes each permission into the intentions
 -- map as one line of percent-encoded tokens, so a change arrives through the runtime API
 -- without a reload; this file reads those lines, compiles them once per map @version and
 -- source, and matches a request against them. The first permission that matches decides; a

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Records the compiled discovery chains the unit tests of src/template/chain-plan.ts read
+// Records the compiled discovery chains the unit tests of src/connect/chain/plan.ts read
 // (test/fixtures/chains/*.json): a real `consul agent -dev` (.cache/bin/consul) on loopback,
 // the config entries of each case written to it, and its answer to
 // GET /v1/discovery-chain/<service> saved as it came. Run again when Consul's version changes:

@@ -13,12 +13,11 @@ export type ErrorCode =
   | 'TOKEN_UNUSABLE'
   | 'TEMPLATE_SYNTAX'
   | 'TEMPLATE_RUNTIME'
-  | 'TEMPLATE_MISSING_DATA'
+  | 'PROXY_CONFIG_INVALID'
   | 'CHECK_FAILED'
   | 'COMMAND_FAILED'
   | 'WRITE_FAILED'
   | 'TIMEOUT'
-  | 'CHILD_EXITED'
   | 'SNAPSHOT_INVALID'
 
 /** Base class: a stable code, a one-line message, an optional cause. */
@@ -71,9 +70,15 @@ export class ConsulResponseError extends MeshplateError {
   }
 }
 
+/**
+ * A template that cannot be read, compiled or rendered, at `file:line`. Its code is
+ * TEMPLATE_SYNTAX or TEMPLATE_RUNTIME, or the code of the MeshplateError that a function or
+ * filter threw while rendering (template/template.ts), so a bad Proxy.Config key is
+ * PROXY_CONFIG_INVALID and a template typo TEMPLATE_RUNTIME.
+ */
 export class TemplateError extends MeshplateError {
   constructor(
-    code: 'TEMPLATE_SYNTAX' | 'TEMPLATE_RUNTIME' | 'TEMPLATE_MISSING_DATA',
+    code: ErrorCode,
     readonly file: string,
     readonly line: number | undefined,
     detail: string,
@@ -82,6 +87,30 @@ export class TemplateError extends MeshplateError {
     super(code, `${file}${line ? `:${line}` : ''}: ${detail}`, options)
   }
 }
+
+/**
+ * Consul Connect configuration (Proxy.Config, an upstream's Config, a config entry, an
+ * intention) that the sidecar cannot turn into HAProxy configuration as written. The
+ * subclasses below say which part; src/connect/ decides for each whether it fails the
+ * render, costs one upstream or route, or becomes a warning.
+ */
+export class ConnectConfigError extends MeshplateError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PROXY_CONFIG_INVALID', message, options)
+  }
+}
+
+/** A Proxy.Config or upstream Config value, or a value quoted into the config, that HAProxy cannot take as written. */
+export class ProxySettingsError extends ConnectConfigError {}
+
+/** An intention (or one of its L7 permissions) that cannot be written into the intentions map. */
+export class IntentionRuleError extends ConnectConfigError {}
+
+/** A discovery chain route (or the chain) that cannot be written as HAProxy rules. */
+export class RouteError extends ConnectConfigError {}
+
+/** An RE2 expression (L7 intention, route match) outside the subset HAProxy's PCRE2 runs alike. */
+export class RegexError extends ConnectConfigError {}
 
 /** Narrows unknown throwables to a message line. */
 export function errorLine(err: unknown): string {

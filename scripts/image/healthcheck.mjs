@@ -9,7 +9,7 @@
 // with one line saying why.
 import { readdirSync, readFileSync } from 'node:fs'
 import { basename } from 'node:path'
-import { runtimeCommand, showProc } from '../../dist/exec/haproxy/runtime-api.js'
+import { runtimeCommand, showProc } from '../../dist/haproxy/runtime-api.js'
 
 /** The master CLI sockets of the HAProxy processes running here, from their `-S` argument. */
 function masterSockets() {

@@ -50,7 +50,7 @@ export function sidecarFlags(y: Argv) {
     .option('dir', { type: 'string', describe: 'folder for rendered files and sockets (default ./.meshplate/<service>)' })
     .option('template-dir', { type: 'string', describe: 'your own copies of templates/haproxy' })
     .option('override-dir', { type: 'string', describe: 'folder watched for a per-service haproxy.cfg.njk that extends the shipped one (e.g. ${NOMAD_ALLOC_DIR}/meshplate)' })
-    .option('lua-dir', { type: 'string', describe: 'folder holding authorize.lua (default: the shipped lua/)' })
+    .option('lua-dir', { type: 'string', describe: 'folder holding authorize.lua and the modules it loads (default: the shipped lua/; checked at start)' })
     .option('haproxy', { type: 'string', default: 'haproxy', describe: 'HAProxy binary' })
     .option('var', { type: 'string', array: true, describe: 'extra template variable key=value (vars.key)' })
     .option('once', { type: 'boolean', describe: 'render and check the files once, start no HAProxy (CI)' })

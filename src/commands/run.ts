@@ -3,8 +3,9 @@
  * re-renders when a template file is edited (chokidar), re-reads config and
  * templates on SIGHUP, and in exec mode hands each batch to the supervisor
  * (exec/supervisor.ts): the child starts after the first complete render and
- * takes every later change; its own exit, past its restarts, ends meshplate
- * with the same code.
+ * takes every later change, the HAProxy way when the config names HAProxy's
+ * sockets (haproxy/target.ts); its own exit, past its restarts, ends
+ * meshplate with the same code.
  */
 import { watch } from 'chokidar'
 import { resolveConfig } from '../config/resolve.ts'
@@ -12,6 +13,7 @@ import type { RawConfig } from '../config/raw.ts'
 import { errorLine } from '../errors.ts'
 import { Child } from '../exec/child.ts'
 import { Supervisor } from '../exec/supervisor.ts'
+import { haproxyChild } from '../haproxy/target.ts'
 import { preferSmallHeap } from '../runner/idle-gc.ts'
 import type { BatchResult } from '../runner/runner.ts'
 import { rawFromArgs, setup, type CliArgs, type Session, type SetupOptions } from './setup.ts'
@@ -34,7 +36,7 @@ export async function runWatching(loadRaw: () => RawConfig, childEnv: NodeJS.Pro
   let resolveExit!: (code: number) => void
   const exited = new Promise<number>((r) => (resolveExit = r))
   const child = session.config.exec ? new Child(session.config.exec, log.child('exec'), childEnv) : undefined
-  const supervisor = child ? new Supervisor(child, log, stop.signal, (exit) => resolveExit(exit.code)) : undefined
+  const supervisor = child ? new Supervisor(child, log, stop.signal, (exit) => resolveExit(exit.code), haproxyChild(child, log)) : undefined
 
   const onBatch = (result: BatchResult) => {
     if (result.complete && session.config.recordFile) {

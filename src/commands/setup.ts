@@ -4,20 +4,26 @@
  * and compile every template (so a syntax error fails before any watch), and
  * hand back a Runner ready to start. For the sidecar it also checks, within
  * the start grace, that the token can read the proxy and get its leaf.
+ * This is where the two halves meet: every command's templates get the
+ * mesh's functions and filters (connect/) on top of the engine's, and its
+ * runner HAProxy's file rules (haproxy/target.ts), as the docs promise for
+ * `run` and `once` as much as for the sidecar.
  */
 import { dirname } from 'node:path'
 import type { Config } from '../config/resolve.ts'
 import { mergeRaw, parseTemplateFlag, readConfigFile, type RawConfig } from '../config/raw.ts'
+import { connectExtension } from '../connect/index.ts'
 import { ConsulClient } from '../consul/client.ts'
 import { findProxyId } from '../dependency/find-proxy.ts'
 import { errorLine, MeshplateError } from '../errors.ts'
+import { SlotTable } from '../haproxy/slots.ts'
+import { haproxyFiles } from '../haproxy/target.ts'
 import { createLogger, type Logger } from '../log.ts'
 import { Runner } from '../runner/runner.ts'
 import { checkProxyToken, startTokenCheck, tokenFailure, type TokenCheck } from '../sidecar/token-check.ts'
 import { Brain } from '../template/brain.ts'
 import { createEnvironment } from '../template/environment.ts'
 import type { RenderScope } from '../template/functions.ts'
-import { SlotTable } from '../template/slots.ts'
 import { Template } from '../template/template.ts'
 import { exponentialBackoff, sleep } from '../watch/backoff.ts'
 
@@ -97,11 +103,12 @@ export async function setup(config: Config, signal: AbortSignal, slots = new Slo
       throw err
     }
   }
-  const scope: RenderScope = { tracker: undefined, proxyId, env: process.env, slots }
-  const env = createEnvironment(scope, [...new Set([...config.templates.map((t) => dirname(t.source)), ...config.templateRoots])], config.vars)
+  const scope: RenderScope = { tracker: undefined, proxyId, env: process.env }
+  const folders = [...new Set([...config.templates.map((t) => dirname(t.source)), ...config.templateRoots])]
+  const env = createEnvironment(scope, folders, config.vars, [connectExtension({ slots })])
   const templates = config.templates.map((t) => new Template(t.source, env, scope))
   for (const t of templates) t.load()
-  const runner = new Runner({ config, templates, brain, log, client })
+  const runner = new Runner({ config, templates, brain, log, client, files: haproxyFiles })
   return { config, log, runner, client, proxyId, templates, slots }
 }
 

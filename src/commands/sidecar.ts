@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path'
 import { parseConsulAddress } from '../consul/address.ts'
 import { resolveConfig } from '../config/resolve.ts'
 import { ConfigError } from '../errors.ts'
-import { sidecarConfig, shippedLuaDir, shippedTemplateDir } from '../sidecar/preset.ts'
+import { checkLuaDir, sidecarConfig, shippedLuaDir, shippedTemplateDir } from '../sidecar/preset.ts'
 import { removeRuntimeSocket, runtimeSocketPath } from '../sidecar/runtime-socket.ts'
 import { haproxyTokenEnv, type HaproxyTokenEnv } from '../sidecar/token-file.ts'
 import { runWatching } from './run.ts'
@@ -37,11 +37,13 @@ export async function sidecar(args: CliArgs): Promise<number> {
   const dir = resolve((a.dir as string | undefined) ?? join('.meshplate', target.replace(/[^A-Za-z0-9_.-]/g, '_')))
   // Chosen once (it may make a folder), then reused by every reload and removed at exit.
   const runtimeSocket = runtimeSocketPath(dir)
+  const luaDir = (a['lua-dir'] as string | undefined) ?? shippedLuaDir
+  checkLuaDir(luaDir)
   const presetFor = () => sidecarConfig({
     dir,
     runtimeSocket,
     templateDir: (a['template-dir'] as string | undefined) ?? shippedTemplateDir,
-    luaDir: (a['lua-dir'] as string | undefined) ?? shippedLuaDir,
+    luaDir,
     haproxy: a.haproxy as string,
     vars,
     overrideDir,

@@ -8,11 +8,20 @@ import { resolve as resolvePath } from 'node:path'
 import type { ConsulClientOptions } from '../consul/client.ts'
 import { ConfigError } from '../errors.ts'
 import { toArgv } from '../exec/argv.ts'
-import type { RuntimeKind, RuntimePush } from '../exec/haproxy/runtime-api.ts'
 import type { LogFormat, LogLevel } from '../log.ts'
 import { parseDuration, parseWait } from './duration.ts'
 import { chooseToken, tokenPlaces } from './token.ts'
 import type { RawConfig, RawTemplate } from './raw.ts'
+
+/** What a file is to HAProxy's runtime API: a certificate, a CA bundle, a map, or the config whose server lines can change at run time (haproxy/). */
+export type RuntimeKind = 'ssl-cert' | 'ssl-ca-file' | 'map' | 'servers'
+
+/** `haproxyRuntime`: the HAProxy that takes `file` through its runtime API at `socket`, as `kind`. */
+export interface RuntimePush {
+  socket: string
+  kind: RuntimeKind
+  file: string
+}
 
 export interface TemplateConfig {
   source: string
@@ -34,7 +43,7 @@ export interface ExecConfig {
   killTimeoutMs: number
   /** How many times a minute a child that died on its own is restarted before meshplate exits with its code. */
   restarts: number
-  /** The child is HAProxy with this master CLI (`-S`): changes go through exec/haproxy/live.ts. */
+  /** The child is HAProxy with this master CLI (`-S`): changes go through haproxy/live.ts. */
   haproxyMasterSocket: string | undefined
 }
 

@@ -6,7 +6,7 @@
  * health checks and metrics, those of `Expose.Checks` added by the agent) and
  * `Proxy.AccessLogs` (merged from `proxy-defaults` by Consul 1.15 and later;
  * Consul 1.14 has no such field) are typed here; what their values mean to
- * HAProxy is decided in template/expose.ts and template/access-logs.ts.
+ * HAProxy is decided in connect/expose.ts and connect/access-logs.ts.
  *
  * `Proxy.Upstreams` holds the upstreams the sidecar serves: a listener on a
  * local port each. A registration may also carry upstreams with no port: in

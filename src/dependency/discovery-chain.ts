@@ -5,7 +5,7 @@
  * Consul has already resolved redirects, defaults, nested splits and the
  * failover order, so meshplate never re-implements the compiler, it only reads
  * the result. The body is checked here, once, into the typed shape the
- * HAProxy plan (template/chain-plan.ts) reads. An upstream's own `protocol`
+ * HAProxy plan (connect/chain/plan.ts) reads. An upstream's own `protocol`
  * goes to Consul as `OverrideProtocol` (a POST), as Consul's proxycfg does
  * for Envoy, so a tcp override compiles the chain without routes or splits.
  */
@@ -66,7 +66,7 @@ export interface ChainTarget {
   Filter: string
   OnlyPassing: boolean
   SNI: string
-  /** The cluster peer it lives in ('' for this cluster): meshplate refuses such targets (chain-plan.ts). */
+  /** The cluster peer it lives in ('' for this cluster): meshplate refuses such targets (connect/chain/backends.ts). */
   Peer: string
 }
 

@@ -2,7 +2,7 @@
  * Every Connect-capable instance of a service (its sidecars plus any
  * connect-native instances) in one datacenter, each with its health. This is
  * what an upstream listener load-balances over; `upstreams()` chooses from it
- * as Consul's own xDS does for Envoy (template/instances.ts), so critical ones
+ * as Consul's own xDS does for Envoy (connect/endpoints.ts), so critical ones
  * are fetched too, not filtered with `?passing`.
  */
 import type { ConsulClient } from '../consul/client.ts'

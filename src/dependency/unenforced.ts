@@ -4,7 +4,7 @@
  * sidecar does not check must never be silently dropped: an allow that needs it would then
  * allow without it. So every key of the structures that decide access is compared with the
  * keys meshplate enforces or knows to be informational; anything else is an unenforced
- * requirement, and the rule that reads it grants less (l7-rules.ts): an allow carrying one
+ * requirement, and the rule that reads it grants less (connect/intentions-map.ts): an allow carrying one
  * never matches, a deny carrying one applies whatever the requirement says. The key lists
  * follow Consul's structs at 1.22.0-dev (agent/structs/intention.go `Intention`,
  * agent/structs/config_entry_intentions.go `IntentionPermission`, `IntentionHTTPPermission`,

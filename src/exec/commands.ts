@@ -1,13 +1,22 @@
 /**
  * Runs the commands of one batch: de-duplicated, in order, each bounded by
  * its timeout, with no shell. A failing command is reported and the rest
- * still run, so one broken hook does not starve the others.
+ * still run, so one broken hook does not starve the others. Besides argv
+ * commands, a batch may hold in-process tasks (a push into HAProxy's runtime
+ * API: haproxy/target.ts), run in the same order and reported the same way.
  */
 import { MeshplateError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { pushFile, type RuntimePush } from './haproxy/runtime-api.ts'
 
-export type CommandSpec = { argv: string[]; timeoutMs: number } | { push: RuntimePush }
+/** A command run in-process; the same `key` twice in a batch runs once. */
+export interface TaskSpec {
+  key: string
+  /** How a failure names it: "<what> failed: <why>". */
+  what: string
+  run(log: Logger): Promise<void>
+}
+
+export type CommandSpec = { argv: string[]; timeoutMs: number } | { task: TaskSpec }
 
 /** Runs each distinct command once, in first-seen order; returns the failures. */
 export async function runCommands(commands: CommandSpec[], log: Logger): Promise<MeshplateError[]> {
@@ -15,11 +24,11 @@ export async function runCommands(commands: CommandSpec[], log: Logger): Promise
   const failures: MeshplateError[] = []
   for (const cmd of commands) {
     // The same argv is one command whatever its timeout (two templates, one reload).
-    const key = JSON.stringify('push' in cmd ? cmd.push : cmd.argv)
+    const key = 'task' in cmd ? cmd.task.key : JSON.stringify(cmd.argv)
     if (seen.has(key)) continue
     seen.add(key)
-    if ('push' in cmd) {
-      const failure = await runPush(cmd.push, log)
+    if ('task' in cmd) {
+      const failure = await runTask(cmd.task, log)
       if (failure) failures.push(failure)
       continue
     }
@@ -42,13 +51,12 @@ export async function runCommands(commands: CommandSpec[], log: Logger): Promise
   return failures
 }
 
-async function runPush(p: RuntimePush, log: Logger): Promise<MeshplateError | undefined> {
+async function runTask(task: TaskSpec, log: Logger): Promise<MeshplateError | undefined> {
   try {
-    const pushed = await pushFile(p)
-    log.info(pushed ? 'pushed to HAProxy runtime API' : 'HAProxy not running yet; it reads the file at start', { kind: p.kind, file: p.file })
+    await task.run(log)
     return undefined
   } catch (err) {
-    return new MeshplateError('COMMAND_FAILED', `HAProxy runtime push of ${p.file} (${p.kind}) failed: ${(err as Error).message}`, { cause: err })
+    return new MeshplateError('COMMAND_FAILED', `${task.what} failed: ${(err as Error).message}`, { cause: err })
   }
 }
 

@@ -1,27 +1,43 @@
 /**
  * Exec mode's half of each batch: the first complete batch starts the child,
- * and every later one hands it the files that changed. With a HAProxy master
- * socket configured, the changes go to LiveHaproxy (pushed through the runtime
- * API, or one checked reload), and the batch ends only when HAProxy holds
- * them; without one, `haproxyRuntime` files are pushed to their socket and a
- * `reloadExec` file sends the reload signal, as consul-template does. A child
- * that dies on its own is restarted, at most `restarts` times in any minute,
- * after 100 ms doubling to 2 s; the files it reads are on disk, so a restarted
- * child serves the current state.
+ * and every later one hands it the files that changed, through its
+ * `ChildTarget`. The default sends the reload signal when a `reloadExec` file
+ * changed, as consul-template does; HAProxy's (haproxy/target.ts, given by
+ * commands/run.ts) pushes what the runtime API can take or reloads once, and
+ * the batch ends only when HAProxy holds the change. A child that dies on its
+ * own is restarted, at most `restarts` times in any minute, after 100 ms
+ * doubling to 2 s; the files it reads are on disk, so a restarted child
+ * serves the current state.
  */
 import type { TemplateConfig } from '../config/resolve.ts'
-import { MeshplateError } from '../errors.ts'
+import { errorLine, type MeshplateError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { ApplyHook } from '../runner/runner.ts'
 import { sleep } from '../watch/backoff.ts'
 import type { Child, ChildExit } from './child.ts'
-import { runCommands } from './commands.ts'
-import { LiveHaproxy, type FileChange } from './haproxy/live.ts'
+
+/** How the files changed in a batch reach the running child. */
+export interface ChildTarget {
+  /** After the child (re)starts: resolves when it can take changes. `templates` are the session's. */
+  started(templates: readonly TemplateConfig[]): Promise<void>
+  /** Hands the files changed in one batch to the running child; the failures, already logged. */
+  apply(changed: TemplateConfig[]): Promise<MeshplateError[]>
+}
+
+/** The reload signal after a batch that changed a `reloadExec` file. */
+export function signalTarget(child: Pick<Child, 'reload'>): ChildTarget {
+  return {
+    started: async () => {},
+    apply: async (changed) => {
+      if (changed.some((t) => t.reloadExec)) child.reload()
+      return []
+    },
+  }
+}
 
 export class Supervisor {
-  readonly live: LiveHaproxy | undefined
   #supervising = false
-  #files: string[] = []
+  #templates: readonly TemplateConfig[] = []
 
   /** `onExit` gets the exit that ends meshplate (the child died more often than allowed). */
   constructor(
@@ -29,35 +45,15 @@ export class Supervisor {
     readonly log: Logger,
     readonly signal: AbortSignal,
     readonly onExit: (exit: ChildExit) => void,
-  ) {
-    const master = child.config.haproxyMasterSocket
-    this.live = master ? new LiveHaproxy({ masterSocket: master, reload: () => child.reload(), log: log.child('haproxy') }) : undefined
-  }
+    readonly target: ChildTarget = signalTarget(child),
+  ) {}
 
   /** The runner's apply hook for one session's templates. */
   hook(templates: readonly TemplateConfig[]): ApplyHook {
     return async (changed) => {
-      this.#files = templates.filter((t) => t.haproxyRuntime || t.reloadExec).map((t) => t.destination)
+      this.#templates = templates
       if (!this.#supervising) return this.#start()
-      if (this.live) return this.#toLive(changed)
-      const errors = await runCommands(changed.flatMap((t) => (t.haproxyRuntime ? [{ push: t.haproxyRuntime }] : [])), this.log.child('command'))
-      if (changed.some((t) => t.reloadExec)) this.child.reload()
-      return errors
-    }
-  }
-
-  async #toLive(changed: TemplateConfig[]): Promise<MeshplateError[]> {
-    const changes = changed.flatMap((t): FileChange[] => {
-      if (t.haproxyRuntime) return [{ file: t.destination, kind: t.haproxyRuntime.kind }]
-      return t.reloadExec ? [{ file: t.destination, kind: undefined }] : []
-    })
-    try {
-      await this.live!.apply(changes)
-      return []
-    } catch (err) {
-      const e = new MeshplateError('COMMAND_FAILED', `HAProxy did not take the change: ${(err as Error).message}`, { cause: err })
-      this.log.error(e.message)
-      return [e]
+      return this.target.apply(changed)
     }
   }
 
@@ -97,12 +93,12 @@ export class Supervisor {
     }
   }
 
-  /** Waits for HAProxy's first worker to answer (no-op without a master socket). */
+  /** Waits until the started child can take changes (HAProxy: its first worker answers). */
   async #started(): Promise<void> {
     try {
-      await this.live?.started(this.#files)
+      await this.target.started(this.#templates)
     } catch (err) {
-      this.log.error(`HAProxy did not become ready: ${(err as Error).message}`)
+      this.log.error(`the child did not become ready: ${errorLine(err)}`)
     }
   }
 }

@@ -22,7 +22,7 @@ import { Watcher } from '../watch/watcher.ts'
 import type { ViewOptions } from '../watch/view.ts'
 import { IdleGc } from './idle-gc.ts'
 import { Quiescence } from './quiescence.ts'
-import { WriteRetry, writeRendered } from './write.ts'
+import { WriteRetry, writeRendered, type FileTarget } from './write.ts'
 
 export interface BatchResult {
   /** Every template rendered with all its data. */
@@ -43,6 +43,8 @@ export interface RunnerDeps {
   client?: ConsulClient
   viewOptions?: ViewOptions
   write?: (content: string, t: TemplateConfig) => Promise<boolean>
+  /** The program reading the files (HAProxy: haproxy/target.ts): when a write skips its check, what a change pushes. */
+  files?: FileTarget
 }
 
 /** Brings whatever runs (the exec child) up to date with the files changed since the last call. */
@@ -127,7 +129,7 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
       }
     }
     this.#logNewWarnings(warnings)
-    const write = this.deps.write ?? ((o: string, t: TemplateConfig) => writeRendered(o, t, config, log))
+    const write = this.deps.write ?? ((o: string, t: TemplateConfig) => writeRendered(o, t, config, log, this.deps.files))
     for (const [tc, output] of outputs) {
       try {
         if (await write(output, tc)) result.changed.push(tc)
@@ -138,8 +140,9 @@ export class Runner extends EventEmitter<{ batch: [BatchResult]; viewError: [str
     this.#used = used
     if (!this.#stopped) this.watcher?.sync(used.values())
     for (const tc of result.changed) {
+      const task = this.#apply ? undefined : this.deps.files?.pushTask(tc)
       if (this.#apply) this.#unapplied.add(tc)
-      else if (tc.haproxyRuntime) this.#pending.push({ push: tc.haproxyRuntime })
+      else if (task) this.#pending.push({ task })
       if (tc.command) this.#pending.push({ argv: tc.command, timeoutMs: tc.commandTimeoutMs })
       if (tc.reloadExec) result.reloadExec = true
     }

@@ -3,23 +3,32 @@
  * a test's writer, or an atomic write), and what happens when writing fails.
  * A failed write (folder full or read-only) leaves the last good file, and is
  * tried again on its own, 1 s doubling to 30 s, since no new Consul data may
- * come to trigger another batch.
+ * come to trigger another batch. What the program reading a file adds to its
+ * write and its commands is a `FileTarget`, given by the caller
+ * (haproxy/target.ts), so the runner knows no program's rules.
  */
 import type { Config, TemplateConfig } from '../config/resolve.ts'
-import { serverOnlyChange } from '../exec/haproxy/server-plan.ts'
+import type { TaskSpec } from '../exec/commands.ts'
 import type { Logger } from '../log.ts'
 import { atomicWrite } from '../render/atomic-write.ts'
 import type { BatchResult } from './runner.ts'
 
+/** What the program that reads the rendered files adds to their writes and to a batch's commands. */
+export interface FileTarget {
+  /** Whether writing `next` over `old` at `tc` needs its check; undefined: always. */
+  checkNeeded(tc: TemplateConfig): ((old: string, next: string) => boolean) | undefined
+  /** The in-process command that hands a changed `tc` to its program when no apply hook does; undefined: none. */
+  pushTask(tc: TemplateConfig): TaskSpec | undefined
+}
+
 /** Writes one rendered template; true if the file changed. */
-export async function writeRendered(output: string, tc: TemplateConfig, config: Config, log: Logger): Promise<boolean> {
+export async function writeRendered(output: string, tc: TemplateConfig, config: Config, log: Logger, target?: FileTarget): Promise<boolean> {
   if (config.dry) {
     process.stdout.write(`> ${tc.destination}\n${output}`)
     return false
   }
-  // haproxy.cfg changes only the runtime API carries need no `haproxy -c` (server-plan.ts).
-  const target = tc.haproxyRuntime?.kind === 'servers' ? { ...tc, checkNeeded: (old: string, next: string) => !serverOnlyChange(old, next) } : tc
-  const { changed } = await atomicWrite(output, target)
+  const checkNeeded = target?.checkNeeded(tc)
+  const { changed } = await atomicWrite(output, checkNeeded ? { ...tc, checkNeeded } : tc)
   if (changed) log.info('rendered', { destination: tc.destination })
   return changed
 }

@@ -1,7 +1,7 @@
 /**
  * The HAProxy Connect sidecar as plain renderer configuration: four shipped
  * templates, their destinations in one folder, what each file is to HAProxy's
- * runtime API (so exec/haproxy/live.ts can push intentions, leaf certificates
+ * runtime API (so haproxy/live.ts can push intentions, leaf certificates
  * and server slots without a reload), the `haproxy -c` check on every config,
  * and HAProxy master-worker, with its master CLI, under exec mode. A
  * per-service `haproxy.cfg.njk` in the override folder, when present, replaces
@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { RawConfig, RawTemplate } from '../config/raw.ts'
+import { ConfigError } from '../errors.ts'
 import { dieWithParent } from './die-with-parent.ts'
 import { runtimeSocketPath } from './runtime-socket.ts'
 
@@ -41,13 +42,24 @@ export function haproxyEntry(o: Pick<SidecarOptions, 'templateDir' | 'overrideDi
   return override && existsSync(override) ? override : join(o.templateDir, 'haproxy.cfg.njk')
 }
 
+/** The Lua files HAProxy loads: authorize.lua, and the modules it loads from its own folder. */
+export const LUA_MODULES = ['authorize.lua', 'cert.lua', 'decide.lua', 'agent.lua', 'l7.lua'] as const
+
+/** Fails at start, naming the file, when `--lua-dir` lacks a module (HAProxy would fail later, per thread). */
+export function checkLuaDir(luaDir: string): void {
+  for (const name of LUA_MODULES) {
+    const file = join(resolve(luaDir), name)
+    if (!existsSync(file)) throw new ConfigError(`--lua-dir ${resolve(luaDir)}: ${name} is missing (copy the whole lua/ folder)`)
+  }
+}
+
 /** Builds the raw config the sidecar command merges under the user's flags. */
 export function sidecarConfig(o: SidecarOptions): RawConfig {
   const dir = resolve(o.dir)
   const socket = o.runtimeSocket ?? runtimeSocketPath(dir)
   const file = (name: string) => join(dir, name)
   const master = join(dirname(socket), 'master.sock')
-  // Whether a kind is pushed or reloaded is decided by HAProxy version in exec/haproxy/policy.ts.
+  // Whether a kind is pushed or reloaded is decided by HAProxy version in haproxy/policy.ts.
   const runtime = (kind: string) => ({ socket, kind })
   const templates: RawTemplate[] = [
     { source: join(o.templateDir, 'leaf.pem.njk'), destination: file('leaf.pem'), perms: '0600', haproxyRuntime: runtime('ssl-cert') },

@@ -5,6 +5,11 @@
  * filters. Includes resolve relative to the template folders. `dev` keeps
  * Nunjucks' own error object, whose line number survives an error on line 1.
  *
+ * The engine knows only its own functions and filters. A consumer adds its
+ * own through `extensions` (the mesh's: connect/index.ts, added by
+ * src/commands/), so nothing here imports what it renders for; an extension
+ * may add names, never replace one.
+ *
  * Included and imported files compile once per content, not once per render
  * (Nunjucks' `noCache` recompiled the shipped macros on every render: about a
  * quarter of a 1,000-instance sidecar's CPU per change). Before each render,
@@ -13,18 +18,38 @@
  * render, as it did uncached.
  */
 import nunjucks, { type LoaderSource } from 'nunjucks'
-import { filters } from './filters.ts'
-import { createFunctions, type RenderScope } from './functions.ts'
+import { filters, type Filter } from './filters.ts'
+import { createFunctions, functionContext, type FunctionContext, type RenderScope } from './functions.ts'
 
-/** Creates an environment whose globals read through `scope`. */
-export function createEnvironment(scope: RenderScope, searchPaths: string[], vars: Record<string, string>): nunjucks.Environment {
+/** Functions and filters a consumer adds to the engine's; function and filter names are what templates call. */
+export interface TemplateExtension {
+  /** Globals bound to the render scope, reading through `ctx` as the built-in ones do. */
+  functions?(ctx: FunctionContext): Record<string, (...args: never[]) => unknown>
+  filters?: Record<string, Filter>
+}
+
+/** Creates an environment whose globals read through `scope`, with each extension's functions and filters. */
+export function createEnvironment(scope: RenderScope, searchPaths: string[], vars: Record<string, string>, extensions: readonly TemplateExtension[] = []): nunjucks.Environment {
   const loader = new nunjucks.FileSystemLoader(searchPaths)
   refreshers.set(loader, cacheByContent(loader))
   const env = new nunjucks.Environment(loader, { autoescape: false, trimBlocks: true, lstripBlocks: true, throwOnUndefined: false, dev: true })
-  for (const [name, fn] of Object.entries(createFunctions(scope))) env.addGlobal(name, fn)
-  for (const [name, fn] of Object.entries(filters)) env.addFilter(name, fn as (...args: unknown[]) => unknown)
-  env.addGlobal('vars', Object.freeze({ ...vars }))
+  const ctx = functionContext(scope)
+  const globals: Array<Record<string, unknown>> = [createFunctions(scope), ...extensions.map((e) => e.functions?.(ctx) ?? {}), { vars: Object.freeze({ ...vars }) }]
+  for (const [name, value] of unique('global', globals)) env.addGlobal(name, value)
+  for (const [name, fn] of unique('filter', [filters, ...extensions.map((e) => e.filters ?? {})])) env.addFilter(name, fn as (...args: unknown[]) => unknown)
   return env
+}
+
+/** The entries of every map; a name given twice throws: an extension adds names, it never replaces one. */
+function unique<T>(kind: string, maps: Array<Record<string, T>>): Array<[string, T]> {
+  const seen = new Map<string, T>()
+  for (const map of maps) {
+    for (const [name, value] of Object.entries(map)) {
+      if (seen.has(name)) throw new Error(`template ${kind} ${name} is defined twice`)
+      seen.set(name, value)
+    }
+  }
+  return [...seen]
 }
 
 /** Per loader: drops the compiled includes whose file changed since they were read. */

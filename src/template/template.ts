@@ -3,11 +3,14 @@
  * A render returns the output plus what it used and what was missing; errors
  * become one-line TemplateErrors with the file and line (Nunjucks reports
  * runtime lines 0-based and compile lines 1-based; both are fixed up here).
+ * A render error keeps the code of the MeshplateError a function or filter
+ * threw (a bad Proxy.Config key is PROXY_CONFIG_INVALID), and is
+ * TEMPLATE_RUNTIME otherwise.
  */
 import { readFileSync } from 'node:fs'
 import nunjucks from 'nunjucks'
 import type { Dependency } from '../dependency/dependency.ts'
-import { TemplateError } from '../errors.ts'
+import { MeshplateError, TemplateError } from '../errors.ts'
 import type { Brain } from './brain.ts'
 import { refreshIncludes } from './environment.ts'
 import type { RenderScope } from './functions.ts'
@@ -75,6 +78,12 @@ function toTemplateError(code: 'TEMPLATE_SYNTAX' | 'TEMPLATE_RUNTIME', file: str
   const message = err instanceof Error ? err.message : String(err)
   const line = lineOf(err, message, lineOffset)
   const detail = message.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('(')).pop() ?? message
+  // Nunjucks wraps what a function or filter threw, prefixed with its name, and keeps it as `cause`.
+  const thrown = (err as { cause?: unknown } | undefined)?.cause
+  if (thrown instanceof MeshplateError) {
+    const named = `${thrown.name}: `
+    return new TemplateError(thrown.code, file, line, detail.startsWith(named) ? detail.slice(named.length) : detail, { cause: err })
+  }
   return new TemplateError(code, file, line, detail.replace(/^Error: /, ''), { cause: err })
 }
 

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { showProc } from '../../src/exec/haproxy/runtime-api.ts'
+import { showProc } from '../../src/haproxy/runtime-api.ts'
 import { startLoad } from '../support/load.ts'
 import { startMesh } from '../support/mesh.ts'
 import { eventually } from '../support/process.ts'

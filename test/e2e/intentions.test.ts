@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { startMesh, type Mesh } from '../support/mesh.ts'
-import { runtimeCommand } from '../../src/exec/haproxy/runtime-api.ts'
+import { runtimeCommand } from '../../src/haproxy/runtime-api.ts'
 import { eventually } from '../support/process.ts'
 import { httpGet, tlsExchange } from '../support/traffic.ts'
 

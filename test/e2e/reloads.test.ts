@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path'
 import t from 'tap'
-import { runtimeCommand, showProc } from '../../src/exec/haproxy/runtime-api.ts'
+import { runtimeCommand, showProc } from '../../src/haproxy/runtime-api.ts'
 import { startLoad } from '../support/load.ts'
 import { startMesh } from '../support/mesh.ts'
 import { eventually } from '../support/process.ts'

@@ -17,7 +17,7 @@ import { createServer, request, type IncomingMessage, type ServerResponse } from
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { ENVOY_DEFAULT_JSON_FORMAT } from '../../src/template/access-logs.ts'
+import { ENVOY_DEFAULT_JSON_FORMAT } from '../../src/connect/access-logs.ts'
 import { h2cApp, type App } from '../support/apps.ts'
 import { startMesh, type Mesh } from '../support/mesh.ts'
 import { freePorts } from '../support/ports.ts'

@@ -1,6 +1,6 @@
 /**
  * An L7 regex is written for Envoy (RE2, whole-string match), checked and
- * anchored by src/template/re2.ts, and compiled at request time by HAProxy's
+ * anchored by src/connect/re2.ts, and compiled at request time by HAProxy's
  * own engine through the Lua `Regex` class, exactly as lua/authorize.lua does.
  * This runs a real HAProxy (the system's 2.6 and, when built, 3.0) with a Lua
  * service that compiles each anchored expression and matches subjects, so a
@@ -13,7 +13,7 @@ import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { anchoredPcre } from '../../src/template/re2.ts'
+import { anchoredPcre } from '../../src/connect/re2.ts'
 import { binary, repoRoot } from '../support/binaries.ts'
 import { freePort } from '../support/ports.ts'
 import { eventually } from '../support/process.ts'

@@ -1,5 +1,5 @@
 /**
- * exec/haproxy/live.ts against a real HAProxy in master-worker mode: server
+ * haproxy/live.ts against a real HAProxy in master-worker mode: server
  * slots and a map pushed into the same worker; a leaf pushed or reloaded as
  * policy.ts says for this version; a CA file and a new listener reloaded,
  * each reload awaited until the new worker answers; a refused reload reported at once with the old worker serving;
@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect } from 'node:tls'
 import t from 'tap'
-import { LiveHaproxy, type FileChange } from '../../src/exec/haproxy/live.ts'
-import { canPush } from '../../src/exec/haproxy/policy.ts'
-import { showProc } from '../../src/exec/haproxy/runtime-api.ts'
+import { LiveHaproxy, type FileChange } from '../../src/haproxy/live.ts'
+import { canPush } from '../../src/haproxy/policy.ts'
+import { showProc } from '../../src/haproxy/runtime-api.ts'
 import { silentLogger } from '../../src/log.ts'
 import { binary } from '../support/binaries.ts'
 import { freePorts } from '../support/ports.ts'

@@ -13,16 +13,17 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { connectExtension } from '../../src/connect/index.ts'
+import { requestNormalization } from '../../src/connect/normalization.ts'
+import { SlotTable } from '../../src/haproxy/slots.ts'
 import { createEnvironment } from '../../src/template/environment.ts'
-import { requestNormalization } from '../../src/template/normalization.ts'
-import { SlotTable } from '../../src/template/slots.ts'
 import { binary, repoRoot } from '../support/binaries.ts'
 import { freePort } from '../support/ports.ts'
 import { eventually } from '../support/process.ts'
 
 /** The macro's lines for one RequestNormalization object, rendered by the shipped template. */
 function normalizeLines(setting: object): string {
-  const env = createEnvironment({ tracker: undefined, proxyId: undefined, env: {}, slots: new SlotTable() }, [join(repoRoot, 'templates')], {})
+  const env = createEnvironment({ tracker: undefined, proxyId: undefined, env: {} }, [join(repoRoot, 'templates')], {}, [connectExtension({ slots: new SlotTable() })])
   const n = requestNormalization({ Kind: 'mesh', Name: 'mesh', HTTP: { Incoming: { RequestNormalization: setting } } })
   return env.renderString('{% import "haproxy/macros/l7.njk" as l7 %}{{ l7.normalize(n) }}\n', { n })
 }

@@ -1,20 +1,42 @@
 /**
- * Runs the pure-Lua specs of lua/authorize.lua and lua/l7.lua (test/lua/*_spec.lua) under the real
- * interpreters HAProxy's Lua matches (5.3 in Debian 12's HAProxy 2.6, 5.4 in Debian 13's 3.0),
- * and turns each of its TAP lines into a tap assertion so a failing Lua case shows up by name
- * in `npm test`. The spec itself holds the cases; this wrapper only guards against a vacuous
- * pass: the plan must be met, the case count must not shrink below what the spec generates,
- * and the interpreter must exit 0.
+ * Runs every pure-Lua spec (test/lua/*_spec.lua: one per module of lua/, i.e. authorize.lua,
+ * cert.lua, decide.lua, agent.lua and l7.lua) under the real interpreters HAProxy's Lua matches
+ * (5.3 in Debian 12's HAProxy 2.6, 5.4 in Debian 13's 3.0), and turns each of its TAP lines into
+ * a tap assertion so a failing Lua case shows up by name in `npm test`. The specs hold the
+ * cases; this wrapper only guards against a vacuous pass: every spec in the folder must have a
+ * minimum here (and every minimum a spec), the plan must be met, the case count must not shrink
+ * below that minimum, and the interpreter must exit 0.
  */
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
+import { readdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 
 /** How many cases each spec generates today; lower one only when removing a case. */
-const SPECS: Record<string, number> = { 'test/lua/authorize_spec.lua': 49, 'test/lua/l7_spec.lua': 11 }
+const SPECS: Record<string, number> = {
+  'test/lua/agent_spec.lua': 8,
+  'test/lua/authorize_spec.lua': 19,
+  'test/lua/cert_spec.lua': 21,
+  'test/lua/decide_spec.lua': 12,
+  'test/lua/l7_spec.lua': 13,
+}
+
+/** The specs on disk, which must be exactly those above: a new spec without a minimum fails here. */
+const found = readdirSync(resolve(root, 'test/lua'))
+  .filter((f) => f.endsWith('_spec.lua'))
+  .map((f) => `test/lua/${f}`)
+  .sort()
+/** The spec each module of lua/ must have. */
+const wanted = readdirSync(resolve(root, 'lua'))
+  .filter((f) => f.endsWith('.lua'))
+  .map((f) => `test/lua/${f.replace(/\.lua$/, '_spec.lua')}`)
+  .sort()
+
+t.same(found, Object.keys(SPECS).sort(), 'every test/lua/*_spec.lua has a minimum case count, and every minimum a spec')
+t.same(found, wanted, 'every lua/<module>.lua has its test/lua/<module>_spec.lua')
 
 interface TapCase {
   ok: boolean

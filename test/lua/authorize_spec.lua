@@ -1,367 +1,31 @@
--- authorize_spec.lua: the behaviour of lua/authorize.lua under plain lua5.3, printed as TAP.
+-- authorize_spec.lua: the behaviour of lua/authorize.lua under plain lua5.3 and lua5.4, printed
+-- as TAP.
 --
 -- Why this file exists: authorize.lua decides who may open a connection to a mesh service, so
--- its parsers must never crash and never say "allow" by accident. These cases run the pure
--- functions on real Consul certificates (test/fixtures/certs, see its README), on forged and
--- SAN-less certificates, and on many thousands of malformed inputs (every truncation, every
--- byte and bit flip of the real leaf, hostile lengths, seeded random bytes). They also drive
--- the action and fetch glue with fake `core`, `Map`, `txn` and httpclient objects, so the
--- HAProxy path is exercised without HAProxy. Run: `lua5.3 test/lua/authorize_spec.lua`;
--- exit status 0 only when every case passes. test/lua/authorize.test.ts wraps it for tap.
+-- its actions must end every path in a decision and never say "allow" by accident. These cases
+-- drive the actions and the fetch with fake `core`, `Map`, `txn` and httpclient objects on real
+-- Consul certificates (test/fixtures/certs), so the HAProxy path, and how it uses
+-- lua/cert.lua, lua/decide.lua and lua/agent.lua (each with its own spec), is exercised
+-- without HAProxy. Run: `lua5.3 test/lua/authorize_spec.lua`; exit status 0 only when every
+-- case passes. test/lua/authorize.test.ts wraps it for tap.
 
 local dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
-local ROOT = dir .. "/../.."
-local LUA_FILE = ROOT .. "/lua/authorize.lua"
-local FIX = ROOT .. "/test/fixtures/certs/"
+local LUA_FILE = dir .. "/../../lua/authorize.lua"
 local M = dofile(LUA_FILE)
+local Cert, Decide = M.Cert, M.Decide
 
 -- Harness -----------------------------------------------------------------------------------
 
 local T = dofile(dir .. "/tap.lua")
-local case, fail, show, eq, ok = T.case, T.fail, T.show, T.eq, T.ok
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local function unbase64(s)
-  s = s:gsub("[^%w%+/]", "")
-  local out, bits, n = {}, 0, 0
-  for i = 1, #s do
-    bits, n = bits * 64 + (B64:find(s:sub(i, i), 1, true) - 1), n + 6
-    if n >= 8 then
-      n = n - 8
-      out[#out + 1] = string.char((bits >> n) & 0xff)
-      bits = bits & ((1 << n) - 1)
-    end
-  end
-  return table.concat(out)
-end
-
--- Returns the DER of every certificate in a PEM bundle.
-local function pem_certs(pem)
-  local ders = {}
-  for body in pem:gmatch("%-%-%-%-%-BEGIN CERTIFICATE%-%-%-%-%-(.-)%-%-%-%-%-END CERTIFICATE") do
-    ders[#ders + 1] = unbase64(body)
-  end
-  return ders
-end
-
--- Seeded 64-bit LCG, so the random cases are the same on every machine.
-local function prng(seed)
-  local x = seed
-  return function(n)
-    x = x * 6364136223846793005 + 1442695040888963407
-    return ((x >> 33) % n)
-  end
-end
-
-local function random_bytes(rand, len)
-  local t = {}
-  for i = 1, len do t[i] = string.char(rand(256)) end
-  return table.concat(t)
-end
-
--- Calls uri_san and checks its contract: never raises, returns a string or nil + reason.
-local function uri_san_safe(der)
-  local okc, uri, err = pcall(M.uri_san, der)
-  if not okc then return false, "raised: " .. tostring(uri) end
-  if uri == nil then
-    if type(err) ~= "string" or err == "" then return false, "nil without a reason" end
-  elseif type(uri) ~= "string" then
-    return false, "returned a " .. type(uri)
-  end
-  local okp, id, perr = pcall(M.parse_spiffe, uri)
-  if not okp then return false, "parse_spiffe raised: " .. tostring(id) end
-  if id == nil and type(perr) ~= "string" then return false, "parse_spiffe nil without reason" end
-  return true, uri
-end
-
--- Runs fn over inputs and reports the first few contract violations.
-local function fuzz(inputs, check)
-  local bad = {}
-  for i, input in ipairs(inputs) do
-    local good, why = uri_san_safe(input)
-    if good and check then good, why = check(i, why) end
-    if not good then bad[#bad + 1] = "#" .. i .. ": " .. tostring(why) end
-    if #bad >= 5 then break end
-  end
-  if #bad > 0 then fail(table.concat(bad, "; "), 2) end
-  return #inputs
-end
-
--- Fixtures ----------------------------------------------------------------------------------
-
-local LEAF_DER = read(FIX .. "consul-leaf-web.der")
-local LEAF_URI = read(FIX .. "consul-leaf-web.uri"):match("^%s*(.-)%s*$")
-local TD = LEAF_URI:match("^spiffe://([^/]+)/")
-local ROOTS = pem_certs(read(FIX .. "consul-roots.pem"))
-
--- Certificates --------------------------------------------------------------------------------
-
-case("the real Consul leaf yields its exact SPIFFE URI", function()
-  eq(M.uri_san(LEAF_DER), LEAF_URI, "uri")
-  local id = M.parse_spiffe(LEAF_URI)
-  eq(id.svc, "web", "svc"); eq(id.ns, "default", "ns"); eq(id.dc, "dc1", "dc")
-  eq(id.trust_domain, TD, "trust domain"); eq(id.partition, nil, "partition")
-end)
-
-case("the leaf PEM fixture holds the same certificate as the DER fixture", function()
-  eq(pem_certs(read(FIX .. "consul-leaf-web.pem"))[1], LEAF_DER, "der")
-end)
-
-case("a Consul root yields its trust-domain URI, which is not a service identity", function()
-  ok(#ROOTS >= 1, "no root in consul-roots.pem")
-  local uri = M.uri_san(ROOTS[1])
-  eq(uri, "spiffe://" .. TD, "root uri")
-  local id, err = M.parse_spiffe(uri)
-  eq(id, nil, "id"); ok(err, "reason")
-end)
-
-case("a forged leaf from another CA still parses: only TLS chain checks reject it", function()
-  local uri = M.uri_san(read(FIX .. "forged-web.der"))
-  eq(uri, LEAF_URI, "forged uri")
-end)
-
-case("a certificate without SAN gives nil and a reason", function()
-  local uri, err = M.uri_san(read(FIX .. "no-san.der"))
-  eq(uri, nil, "uri"); eq(err, "no subjectAltName", "reason")
-end)
-
-case("a certificate with only a DNS SAN gives nil and a reason", function()
-  local uri, err = M.uri_san(read(FIX .. "dns-san.der"))
-  eq(uri, nil, "uri"); eq(err, "no uri san", "reason")
-end)
-
--- SPIFFE IDs ----------------------------------------------------------------------------------
-
-case("parse_spiffe accepts the ns/dc/svc and ap/ns/dc/svc forms", function()
-  local id = M.parse_spiffe("spiffe://abc.consul/ns/default/dc/dc1/svc/web")
-  eq(id.trust_domain, "abc.consul"); eq(id.svc, "web"); eq(id.partition, nil)
-  id = M.parse_spiffe("spiffe://abc.consul/ap/team-a/ns/ns1/dc/dc-2/svc/billing_v2.api")
-  eq(id.partition, "team-a"); eq(id.ns, "ns1"); eq(id.dc, "dc-2"); eq(id.svc, "billing_v2.api")
-  id = M.parse_spiffe("SPIFFE://ABC.consul/ns/default/dc/dc1/svc/web")
-  eq(id.trust_domain, "ABC.consul", "scheme is case-insensitive, trust domain kept")
-end)
-
-case("parse_spiffe rejects everything else", function()
-  local bad = {
-    "", "spiffe://", "spiffe://abc.consul", "spiffe://abc.consul/",
-    "http://abc.consul/ns/default/dc/dc1/svc/web",
-    "spiffe://abc.consul/ns/default/dc/dc1/svc/web/",
-    "spiffe://abc.consul/ns/default/dc/dc1/svc/",
-    "spiffe://abc.consul/ns/default/dc/dc1/svc/web/extra",
-    "spiffe://abc.consul/ns//dc/dc1/svc/web",
-    "spiffe://abc.consul/dc/dc1/ns/default/svc/web",
-    "spiffe://abc.consul/ns/default/dc/dc1/svc/we%62",
-    "spiffe://abc.consul/ns/default/dc/dc1/svc/web?x=1",
-    "spiffe://abc.consul/ns/default/dc/dc1/svc/web#frag",
-    "spiffe://abc.consul:8443/ns/default/dc/dc1/svc/web",
-    "spiffe://user@abc.consul/ns/default/dc/dc1/svc/web",
-    "spiffe:///ns/default/dc/dc1/svc/web",
-    "spiffe://abc.consul/agent/client/dc/dc1/id/node-1",
-    "spiffe://abc.consul/ap/p/ns/default/dc/dc1/svc",
-    "spiffe://abc.consul/xx/p/ns/default/dc/dc1/svc/web",
-    "spiffe://abc.consul/ns/default/dc/dc1/svc/*",
-    "spiffe://abc.consul/ns/default/dc/dc1/svc/@target",
-    "spiffe://abc.consul/ns/default/dc/dc1/svc/w eb",
-    "spiffe://abc.consul/ns/default/dc/dc1/svc/" .. string.rep("a", 2100),
-  }
-  for _, uri in ipairs(bad) do
-    local id, err = M.parse_spiffe(uri)
-    if id ~= nil or type(err) ~= "string" then fail("accepted " .. show(uri)) end
-  end
-  for _, v in ipairs({ 42, true, {} }) do eq(M.parse_spiffe(v), nil, "non-string") end
-  eq(M.parse_spiffe(nil), nil, "nil")
-end)
-
--- Table decision ------------------------------------------------------------------------------
-
-case("decide: an exact entry beats the wildcard in both directions", function()
-  eq(M.decide({ table = { api = "deny", ["*"] = "allow" } }, "api"), "deny")
-  eq(M.decide({ table = { api = "allow", ["*"] = "deny" } }, "api"), "allow")
-  local d, kind = M.decide({ table = { api = "allow" } }, "api")
-  eq(d, "allow"); eq(kind, "exact")
-end)
-
-case("decide: the wildcard applies to sources without an entry", function()
-  local d, kind = M.decide({ table = { api = "allow", ["*"] = "deny" } }, "web")
-  eq(d, "deny"); eq(kind, "wildcard")
-end)
-
-case("decide: no entry and no wildcard is undecided (nil)", function()
-  eq(M.decide({ table = { api = "allow" } }, "web"), nil)
-  eq(M.decide({ table = {} }, "web"), nil)
-end)
-
-case("decide: a source no row names gets @default, as Envoy's RBAC default (not the agent's answer)", function()
-  local d, kind, key = M.decide({ table = { api = "allow", ["@default"] = "deny" } }, "web")
-  eq(d, "deny"); eq(kind, "default"); eq(key, "@default")
-  eq(M.decide({ table = { ["@default"] = "allow" } }, "web"), "allow")
-  eq(M.decide({ table = { ["*"] = "allow", ["@default"] = "deny" } }, "web"), "allow", "the wildcard comes first")
-  eq(M.decide({ table = { ["@default"] = "" } }, "web"), nil, "no default yet: ask the agent")
-  eq(M.decide({ table = { ["*"] = "bogus", ["@default"] = "allow" } }, "web"), nil, "an unreadable wildcard is not overridden")
-end)
-
-case("decide: values are trimmed and case-insensitive; unreadable exact entries stay undecided", function()
-  eq(M.decide({ table = { api = " ALLOW " } }, "api"), "allow")
-  eq(M.decide({ table = { api = "maybe", ["*"] = "allow" } }, "api"), nil)
-  eq(M.decide({ table = { ["*"] = "perhaps" } }, "api"), nil)
-end)
-
-case("decide: map meta keys and odd names are never source names", function()
-  local t = { ["@target"] = "allow", ["*"] = "deny", [""] = "allow" }
-  eq(M.decide({ table = t }, "@target"), nil)
-  eq(M.decide({ table = t }, "*"), nil)
-  eq(M.decide({ table = t }, ""), nil)
-  eq(M.decide({ table = t }, nil), nil)
-  eq(M.decide(nil, "api"), nil)
-end)
-
--- Cache -------------------------------------------------------------------------------------
+local case, eq, ok = T.case, T.eq, T.ok
+local F = dofile(dir .. "/fixtures.lua")
+local read = F.read
+local FIX, LEAF_DER, LEAF_URI, TD, ROOTS = F.FIX, F.LEAF_DER, F.LEAF_URI, F.TD, F.ROOTS
 
 local function clock()
   local t = 1000
   return function() return t end, function(dt) t = t + dt end
 end
-
-case("cache: answers live for the TTL (30 s) and then expire", function()
-  local now, advance = clock()
-  local c = M.new_cache({ now = now })
-  eq(c.ttl, 30, "default ttl")
-  c:put("api", "v1", "allow", "agent-allow")
-  local d, r = c:get("api", "v1")
-  eq(d, "allow"); eq(r, "agent-allow")
-  advance(29); eq(c:get("api", "v1"), "allow", "at 29 s")
-  advance(1); eq(c:get("api", "v1"), nil, "at 30 s")
-end)
-
-case("cache: a new @version flushes every entry", function()
-  local now = clock()
-  local c = M.new_cache({ now = now })
-  c:put("api", "v1", "allow", "agent-allow")
-  c:put("db", "v1", "deny", "agent-deny")
-  eq(c:get("api", "v2"), nil, "api after version change")
-  eq(c:get("db", "v2"), nil, "db after version change")
-  eq(c.size, 0, "size")
-end)
-
-case("cache: an answer computed under an older @version is dropped", function()
-  local now = clock()
-  local c = M.new_cache({ now = now })
-  eq(c:get("api", "v1"), nil)
-  eq(c:get("api", "v2"), nil) -- the map changed while the v1 request waited on the agent
-  eq(c:put("api", "v1", "allow", "agent-allow"), false, "stale put")
-  eq(c:get("api", "v2"), nil)
-end)
-
-case("cache: only allow/deny are stored, and the size is bounded", function()
-  local now = clock()
-  local c = M.new_cache({ now = now, max = 3 })
-  eq(c:put("x", "v", "maybe", "r"), false)
-  for i = 1, 3 do c:put("s" .. i, "v", "allow", "agent-allow") end
-  eq(c.size, 3)
-  c:put("s4", "v", "deny", "agent-deny")
-  eq(c.size, 1, "flushed when full"); eq(c:get("s4", "v"), "deny")
-end)
-
--- Agent plumbing ------------------------------------------------------------------------------
-
-case("parse_authorize reads Consul's answer", function()
-  local a, r = M.parse_authorize('{"Authorized":true,"Reason":"ACLs disabled, access is allowed by default"}')
-  eq(a, true); eq(r, "ACLs disabled, access is allowed by default")
-  a, r = M.parse_authorize(' {\n "Reason" : "Matched L4 intention: \\"x\\"\\u0041", "Authorized" : false } ')
-  eq(a, false); eq(r, 'Matched L4 intention: "x"?')
-  eq(M.parse_authorize('{"Authorized":true,"Extra":{"a":[1,2,{"b":null}]},"Reason":"r"}'), true)
-end)
-
-case("parse_authorize is not fooled by look-alike text", function()
-  eq(M.parse_authorize('{"Authorized":false,"Reason":"\\"Authorized\\":true"}'), false, "in reason")
-  eq(M.parse_authorize('{"Reason":"x","Nested":{"Authorized":true}}'), nil, "nested only")
-  eq(M.parse_authorize('{"Authorized":"true"}'), nil, "string true")
-  eq(M.parse_authorize('{"Authorized":1}'), nil, "number")
-  eq(M.parse_authorize('{"Authorized":true,"Authorized":false}'), nil, "duplicate")
-  eq(M.parse_authorize('{"Authorized":true} trailing'), nil, "trailing garbage")
-  eq(M.parse_authorize('{"Authorized":true'), nil, "truncated")
-  eq(M.parse_authorize('[{"Authorized":true}]'), nil, "array")
-  eq(M.parse_authorize(""), nil, "empty")
-  eq(M.parse_authorize(nil), nil, "nil")
-  eq(M.parse_authorize('{"Authorized":true,"R":"' .. string.rep("a", 70000) .. '"}'), nil, "huge")
-  eq(M.parse_authorize(string.rep("[", 5000) .. string.rep("]", 5000)), nil, "deep nesting")
-  eq(M.parse_authorize('{"a":"\1","Authorized":true}'), nil, "control character")
-end)
-
-case("parse_authorize never raises on random bodies", function()
-  local rand = prng(7)
-  local alphabet = '{}[]:,"\\ truefalsnAthorizedR0123'
-  for _ = 1, 2000 do
-    local t = {}
-    for i = 1, rand(60) do
-      local k = rand(#alphabet) + 1
-      t[i] = alphabet:sub(k, k)
-    end
-    local body = table.concat(t)
-    local okc, a = pcall(M.parse_authorize, body)
-    if not okc then fail("raised on " .. show(body) .. ": " .. tostring(a)) end
-    if a ~= nil and type(a) ~= "boolean" then fail("odd result on " .. show(body)) end
-  end
-end)
-
-case("agent_request builds the authorize POST with and without a token", function()
-  local req = M.agent_request("http://127.0.0.1:8500", "s3cret", "web", LEAF_URI, "0a:ff")
-  eq(req.url, "http://127.0.0.1:8500/v1/agent/connect/authorize")
-  eq(req.headers["X-Consul-Token"][1], "s3cret")
-  eq(req.headers["Content-Type"][1], "application/json")
-  eq(req.timeout, 250, "timeout ms")
-  eq(req.body, '{"Target":"web","ClientCertURI":"' .. LEAF_URI .. '","ClientCertSerial":"0a:ff"}')
-  req = M.agent_request("http://127.0.0.1:8500", nil, 'we"b', "u", nil)
-  eq(req.headers["X-Consul-Token"], nil, "no token header")
-  eq(req.body, '{"Target":"we\\u0022b","ClientCertURI":"u","ClientCertSerial":""}')
-end)
-
-case("agent_verdict denies on anything but a parsable 200", function()
-  local function v(res, ms) return table.concat({ tostring(select(1, M.agent_verdict(res, ms))),
-    tostring(select(2, M.agent_verdict(res, ms))), tostring(select(3, M.agent_verdict(res, ms))) }, " ") end
-  eq(v({ status = 200, body = '{"Authorized":true,"Reason":""}' }), "allow agent-allow true")
-  eq(v({ status = 200, body = '{"Authorized":false,"Reason":""}' }), "deny agent-deny true")
-  eq(v({ status = 403, body = "Permission denied" }), "deny agent-error false")
-  eq(v({ status = 500, body = '{"Authorized":true}' }), "deny agent-error false")
-  eq(v({ status = 200, body = "<html>" }), "deny agent-error false")
-  eq(v({ status = 200 }), "deny agent-error false")
-  eq(v({}, 5), "deny agent-error false")
-  eq(v({ status = 0 }, 250), "deny agent-timeout false")
-  eq(v({ status = 504, body = "<html>" }, 1000), "deny agent-timeout false")
-  eq(v({ status = 504, body = "<html>" }, 10), "deny agent-error false")
-  eq(v({ status = 503, body = "<html>" }, 3000), "deny agent-error false")
-  eq(v({ status = 403, body = "Permission denied" }, 1000), "deny agent-error false")
-  eq(v(nil, 10), "deny agent-error false")
-  eq(v("oops", 10), "deny agent-error false")
-end)
-
-case("serial_hex formats like Consul; parse_agent_url takes http://host:port only", function()
-  eq(M.serial_hex("\0\10\255"), "00:0a:ff"); eq(M.serial_hex(""), ""); eq(M.serial_hex(nil), "")
-  eq(M.parse_agent_url("http://127.0.0.1:8500"), "http://127.0.0.1:8500")
-  eq(M.parse_agent_url("HTTP://127.0.0.1:8500/"), "http://127.0.0.1:8500")
-  for _, u in ipairs({ "https://127.0.0.1:8501", "unix:///run/consul.sock", "127.0.0.1:8500",
-      "http://127.0.0.1:8500/v1", "http://user:pw@127.0.0.1:8500", "", false }) do
-    local base, why = M.parse_agent_url(u or nil)
-    if base or type(why) ~= "string" then fail("accepted " .. show(u)) end
-  end
-end)
-
-case("load_token: the token file wins, is trimmed, and a missing file falls back", function()
-  local env = { CONSUL_HTTP_TOKEN_FILE = "/t", CONSUL_HTTP_TOKEN = "from-env" }
-  local files = { ["/t"] = "  from-file\n" }
-  local function getenv(k) return env[k] end
-  local function readfile(p) return files[p] end
-  eq(M.load_token(getenv, readfile), "from-file")
-  files["/t"] = nil; eq(M.load_token(getenv, readfile), "from-env")
-  env.CONSUL_HTTP_TOKEN = nil; eq(M.load_token(getenv, readfile), nil)
-end)
 
 -- Action glue ---------------------------------------------------------------------------------
 
@@ -377,7 +41,7 @@ end
 
 local function fixture_deps(map, answers)
   local now, advance = clock()
-  local deps = { state = { table = map }, cache = M.new_cache({ now = now }),
+  local deps = { state = { table = map }, cache = Decide.new_cache({ now = now }),
     agent = "http://127.0.0.1:8500", token = "tok", now = now, posts = {}, logs = {} }
   deps.post = function(req)
     deps.posts[#deps.posts + 1] = req
@@ -475,10 +139,10 @@ case("action: identities outside the default namespace skip the map", function()
   local deps = fixture_deps(base_map({ web = "allow" }), {})
   local d, r, uri, id = M.evaluate(deps.state, LEAF_DER)
   eq(d, "allow"); eq(r, "intention-allow")
-  id = M.parse_spiffe("spiffe://" .. TD .. "/ns/other/dc/dc1/svc/web")
-  eq(M.default_tenancy(id), false)
-  id = M.parse_spiffe("spiffe://" .. TD .. "/ap/default/ns/default/dc/dc1/svc/web")
-  eq(M.default_tenancy(id), true)
+  id = Cert.parse_spiffe("spiffe://" .. TD .. "/ns/other/dc/dc1/svc/web")
+  eq(Cert.default_tenancy(id), false)
+  id = Cert.parse_spiffe("spiffe://" .. TD .. "/ap/default/ns/default/dc/dc1/svc/web")
+  eq(Cert.default_tenancy(id), true)
   eq(uri, LEAF_URI)
 end)
 
@@ -537,7 +201,7 @@ case("under HAProxy it registers lua.authorize (tcp-req, http-req) and lua.mesh_
   local a = reg.actions.authorize
   ok(a, "action registered"); eq(a.kinds[1], "tcp-req"); eq(a.kinds[2], "http-req"); eq(a.nargs, 0)
   ok(reg.fetches.mesh_peer_svc, "fetch registered")
-  eq(type(reg.module.uri_san), "function", "module still returned")
+  eq(type(reg.module.evaluate), "function", "module still returned")
   eq(#reg.logs, 0, "no warnings")
 end)
 
@@ -624,128 +288,10 @@ case("the token never reaches a log line", function()
     MESHPLATE_AGENT_URL = "https://x", CONSUL_HTTP_TOKEN = "s3cret-token" }, base_map(), nil)
   for _, line in ipairs(reg.logs) do ok(not line:find("s3cret", 1, true), "token logged") end
 end)
-
--- Malformed DER -------------------------------------------------------------------------------
-
-case("every truncation of the real leaf returns nil and a reason", function()
-  local inputs = {}
-  for n = 0, #LEAF_DER - 1 do inputs[#inputs + 1] = LEAF_DER:sub(1, n) end
-  local count = fuzz(inputs, function(_, uri) return uri == nil, "truncation gave " .. show(uri) end)
-  ok(count == #LEAF_DER, "count")
-end)
-
-case("trailing bytes after the certificate are refused", function()
-  eq(M.uri_san(LEAF_DER .. "\0"), nil)
-end)
-
-case("every single-byte replacement of the real leaf is handled", function()
-  local inputs = {}
-  for pos = 1, #LEAF_DER do
-    local b = LEAF_DER:byte(pos)
-    for _, v in ipairs({ 0x00, 0xff, 0x80, 0x7f, (b + 1) % 256, (b + 255) % 256 }) do
-      inputs[#inputs + 1] = LEAF_DER:sub(1, pos - 1) .. string.char(v) .. LEAF_DER:sub(pos + 1)
-    end
-  end
-  fuzz(inputs)
-end)
-
-case("every single-bit flip of the real leaf is handled", function()
-  local inputs = {}
-  for pos = 1, #LEAF_DER do
-    local b = LEAF_DER:byte(pos)
-    for bit = 0, 7 do
-      inputs[#inputs + 1] = LEAF_DER:sub(1, pos - 1) .. string.char(b ~ (1 << bit)) .. LEAF_DER:sub(pos + 1)
-    end
-  end
-  fuzz(inputs)
-end)
-
-case("wrong outer tags are refused", function()
-  for _, tag in ipairs({ 0x31, 0x04, 0xA0, 0x02, 0x00, 0xff, 0x1f }) do
-    local der = string.char(tag) .. LEAF_DER:sub(2)
-    local uri, err = M.uri_san(der)
-    if uri ~= nil or type(err) ~= "string" then fail("accepted outer tag " .. tag) end
-  end
-  local uri = M.uri_san(LEAF_DER:sub(1, 4) .. "\49" .. LEAF_DER:sub(6))
-  eq(uri, nil, "tbsCertificate as SET")
-end)
-
-case("huge, oversize and indefinite lengths are refused", function()
-  local headers = {
-    "\48\132\255\255\255\255", "\48\136\255\255\255\255\255\255\255\255",
-    "\48\133\0\0\0\1\0", "\48\128", "\48\255", "\48\129", "\48\132\0\0",
-    "\48\132\0\0\1\0", "\48\130\255\255", "\48\127",
-  }
-  for _, h in ipairs(headers) do
-    local good, why = uri_san_safe(h .. LEAF_DER:sub(5))
-    if not good then fail(show(h) .. ": " .. why) end
-    eq(M.uri_san(h .. LEAF_DER:sub(5)), nil, show(h))
-    eq(M.uri_san(h), nil, show(h) .. " alone")
-  end
-  local inner = LEAF_DER:sub(1, 4) .. "\48\132\255\255\255\255" .. LEAF_DER:sub(9)
-  eq(M.uri_san(inner), nil, "huge inner length")
-  inner = LEAF_DER:sub(1, 4) .. "\48\128" .. LEAF_DER:sub(9)
-  eq(M.uri_san(inner), nil, "indefinite inner length")
-end)
-
-case("hand-built SAN shapes: URI found after other names; odd SAN bodies refused", function()
-  local function len(n) return n < 128 and string.char(n) or string.char(0x81, n) end
-  local function tlvb(tag, body) return string.char(tag) .. len(#body) .. body end
-  local function cert(ext_body)
-    local ext = tlvb(0x30, tlvb(0x06, "\85\29\17") .. ext_body)
-    local tbs = tlvb(0x30, tlvb(0x02, "\1") .. tlvb(0xA3, tlvb(0x30, ext)))
-    return tlvb(0x30, tbs .. tlvb(0x30, "") .. tlvb(0x03, "\0"))
-  end
-  local names = tlvb(0x82, "a.example") .. tlvb(0xA0, tlvb(0x06, "\1")) .. tlvb(0x86, "spiffe://t/x")
-  eq(M.uri_san(cert(tlvb(0x04, tlvb(0x30, names)))), "spiffe://t/x", "third name")
-  eq(M.uri_san(cert(tlvb(0x01, "\255") .. tlvb(0x04, tlvb(0x30, names)))), "spiffe://t/x", "critical")
-  eq(M.uri_san(cert(tlvb(0x04, tlvb(0x30, tlvb(0x86, ""))))), nil, "empty uri")
-  eq(M.uri_san(cert(tlvb(0x04, tlvb(0x30, tlvb(0x86, "a b"))))), nil, "space in uri")
-  eq(M.uri_san(cert(tlvb(0x04, tlvb(0x31, names)))), nil, "SET of names")
-  eq(M.uri_san(cert(tlvb(0x03, tlvb(0x30, names)))), nil, "BIT STRING value")
-  eq(M.uri_san(cert("")), nil, "no value")
-end)
-
-case(">= 5000 seeded random byte strings never raise", function()
-  local rand = prng(20240601)
-  local inputs = {}
-  for i = 1, 5000 do inputs[i] = random_bytes(rand, rand(400)) end
-  for i = 1, 3000 do -- plausible headers, so the walk gets past the first TLV
-    local body = random_bytes(rand, rand(300))
-    inputs[#inputs + 1] = "\48" .. string.char(0x81 + rand(3)) .. random_bytes(rand, 3) .. "\48"
-      .. string.char(rand(256)) .. body
-  end
-  local count = fuzz(inputs)
-  ok(count >= 8000, "count " .. count)
-end)
-
-case("2000 seeded multi-byte mutations of the real leaf never raise", function()
-  local rand = prng(99)
-  local inputs = {}
-  for i = 1, 2000 do
-    local t = { LEAF_DER:byte(1, -1) }
-    for _ = 1, 1 + rand(6) do t[1 + rand(#t)] = rand(256) end
-    local s = string.char(table.unpack(t))
-    if rand(4) == 0 then s = s:sub(1, rand(#s)) end
-    inputs[i] = s
-  end
-  fuzz(inputs)
-end)
-
-case("non-string inputs give nil and a reason", function()
-  for _, v in ipairs({ 1, true, {}, print }) do
-    local uri, err = M.uri_san(v)
-    eq(uri, nil); ok(type(err) == "string")
-  end
-  local uri, err = M.uri_san(nil); eq(uri, nil); ok(err)
-  uri, err = M.uri_san(""); eq(uri, nil); eq(err, "empty")
-end)
-
-case("loading the module under plain Lua writes no globals", function()
-  local sandbox = setmetatable({}, { __index = _G,
-    __newindex = function(_, k) error("global written: " .. tostring(k)) end })
-  local mod = assert(loadfile(LUA_FILE, "t", sandbox))()
-  eq(type(mod.decide), "function")
+case("loading the module under plain Lua writes no globals, nor do the modules it loads", function()
+  local mod = F.load_clean(LUA_FILE)
+  eq(type(mod.evaluate), "function")
+  for _, name in ipairs({ "Cert", "Decide", "Agent", "L7" }) do eq(type(mod[name]), "table", name) end
 end)
 
 -- Run ---------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 -- so its parser must refuse anything it cannot read (deny, never a crash and never an accidental
 -- allow), the first matching permission must win, and a request matching none must get the
 -- agent's default action rather than a lower-precedence intention. The lines parsed here have
--- the exact shape src/template/l7-rules.ts renders (test/unit/template/l7-rules.test.ts checks
+-- the exact shape src/connect/intentions-map.ts renders (test/unit/connect/intentions-map.test.ts checks
 -- that side). Regexes are compiled by a small fake (Lua patterns) standing in for HAProxy's
 -- Regex class; the real one is exercised end to end in test/e2e/l7.test.ts.
 -- Run: `lua5.3 test/lua/l7_spec.lua`; test/lua/authorize.test.ts wraps it for tap.
@@ -151,10 +151,9 @@ end)
 
 -- The action with an L7 source, through fake txn objects ------------------------------------
 
-local F = ROOT .. "/test/fixtures/certs/"
-local function read(p) local f = assert(io.open(p, "rb")); local s = f:read("a"); f:close(); return s end
-local LEAF_DER = read(F .. "consul-leaf-web.der")
-local TD = M.parse_spiffe(M.uri_san(LEAF_DER)).trust_domain
+local F = dofile(dir .. "/fixtures.lua")
+local LEAF_DER = F.LEAF_DER
+local TD = M.Cert.parse_spiffe(M.Cert.uri_san(LEAF_DER)).trust_domain
 
 local function http_txn(path, method, headers)
   local txn = { vars = {} }
@@ -172,7 +171,7 @@ end
 
 local function l7_deps(map)
   local logs = {}
-  return { state = { table = map }, cache = M.new_cache(), rules = L7.new_rule_cache(compile),
+  return { state = { table = map }, cache = M.Decide.new_cache(), rules = L7.new_rule_cache(compile),
     now = os.time, posts = {}, post = function() error("no agent call expected") end,
     log = function(m) logs[#logs + 1] = m end, logs = logs }
 end

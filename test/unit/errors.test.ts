@@ -3,17 +3,31 @@
  * and users read one line per error. These tests pin the codes and the shape of
  * the messages a user sees, so a refactor cannot silently change either.
  */
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import {
   ConfigError,
+  ConnectConfigError,
   ConsulHttpError,
   ConsulResponseError,
   ConsulUnreachableError,
   errorLine,
+  IntentionRuleError,
   MeshplateError,
+  ProxySettingsError,
+  RegexError,
+  RouteError,
   TemplateError,
   TokenError,
+  type ErrorCode,
 } from '../../src/errors.ts'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+const read = (rel: string) => readFileSync(join(root, rel), 'utf8')
+const tsFiles = (dir: string): string[] =>
+  readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? tsFiles(`${dir}/${e.name}`) : e.name.endsWith('.ts') ? [`${dir}/${e.name}`] : []))
 
 t.test('each error class carries its stable code and its own name', async (t) => {
   const cases: Array<[MeshplateError, string, string]> = [
@@ -23,7 +37,12 @@ t.test('each error class carries its stable code and its own name', async (t) =>
     [new ConsulResponseError('GET /v1/agent/self', 'Config is not an object'), 'CONSUL_RESPONSE_INVALID', 'ConsulResponseError'],
     [new TemplateError('TEMPLATE_SYNTAX', 'a.njk', 3, 'bad'), 'TEMPLATE_SYNTAX', 'TemplateError'],
     [new TemplateError('TEMPLATE_RUNTIME', 'a.njk', 3, 'bad'), 'TEMPLATE_RUNTIME', 'TemplateError'],
-    [new TemplateError('TEMPLATE_MISSING_DATA', 'a.njk', undefined, 'bad'), 'TEMPLATE_MISSING_DATA', 'TemplateError'],
+    [new TemplateError('PROXY_CONFIG_INVALID', 'a.njk', 3, 'bad'), 'PROXY_CONFIG_INVALID', 'TemplateError'],
+    [new ConnectConfigError('x'), 'PROXY_CONFIG_INVALID', 'ConnectConfigError'],
+    [new ProxySettingsError('x'), 'PROXY_CONFIG_INVALID', 'ProxySettingsError'],
+    [new IntentionRuleError('x'), 'PROXY_CONFIG_INVALID', 'IntentionRuleError'],
+    [new RouteError('x'), 'PROXY_CONFIG_INVALID', 'RouteError'],
+    [new RegexError('x'), 'PROXY_CONFIG_INVALID', 'RegexError'],
     [new MeshplateError('CHECK_FAILED', 'x'), 'CHECK_FAILED', 'MeshplateError'],
     [new TokenError('no usable Consul token'), 'TOKEN_UNUSABLE', 'TokenError'],
   ]
@@ -31,6 +50,35 @@ t.test('each error class carries its stable code and its own name', async (t) =>
     t.equal(err.code, code, `${name} has code ${code}`)
     t.equal(err.name, name)
     t.ok(err instanceof MeshplateError && err instanceof Error, `${name} is a MeshplateError`)
+  }
+})
+
+t.test('the mesh configuration errors are one family, apart from the renderer’s', async (t) => {
+  for (const err of [new ProxySettingsError('a'), new IntentionRuleError('b'), new RouteError('c'), new RegexError('d')]) {
+    t.ok(err instanceof ConnectConfigError, `${err.name} is a ConnectConfigError`)
+  }
+  t.notOk(new ConfigError('x') instanceof ConnectConfigError, 'a bad flag or config file is CONFIG_INVALID, not the mesh’s')
+  const cause = new RegexError('regex "(" at offset 1: missing )')
+  const route = new RouteError(`service-router api route 0: ${cause.message}`, { cause })
+  t.equal(route.cause, cause, 'a wrapping error keeps its cause')
+})
+
+t.test('every code is thrown somewhere in src/ (a code nobody throws is no interface)', async (t) => {
+  const codes: ErrorCode[] = ['CONFIG_INVALID', 'CONSUL_HTTP', 'CONSUL_UNREACHABLE', 'CONSUL_RESPONSE_INVALID', 'PROXY_NOT_FOUND', 'TOKEN_UNUSABLE',
+    'TEMPLATE_SYNTAX', 'TEMPLATE_RUNTIME', 'PROXY_CONFIG_INVALID', 'CHECK_FAILED', 'COMMAND_FAILED', 'WRITE_FAILED', 'TIMEOUT', 'SNAPSHOT_INVALID']
+  const declared = [...read('src/errors.ts').matchAll(/^\s+\| '([A-Z_]+)'$/gm)].map((m) => m[1])
+  t.same(declared.sort(), [...codes].sort(), 'the codes above are exactly the declared ones')
+  const sources = tsFiles('src').filter((f) => f !== 'src/errors.ts').map(read).join('\n')
+  // Each class of errors.ts: its name, its base, and the code it fixes (its own, or its base's).
+  const classes = [...read('src/errors.ts').matchAll(/^export class (\w+) extends (\w+) \{([\s\S]*?)^\}/gm)].map((m) => ({ name: m[1]!, base: m[2]!, code: /super\('([A-Z_]+)'/.exec(m[3]!)?.[1] }))
+  const codeOf = (name: string): string | undefined => {
+    const c = classes.find((k) => k.name === name)
+    return c && (c.code ?? codeOf(c.base))
+  }
+  for (const code of codes) {
+    // Written out elsewhere, or fixed by a class of errors.ts that src/ constructs.
+    const thrown = sources.includes(`'${code}'`) || classes.some((c) => codeOf(c.name) === code && sources.includes(`new ${c.name}(`))
+    t.ok(thrown, `${code} is thrown`)
   }
 })
 

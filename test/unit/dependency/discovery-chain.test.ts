@@ -2,7 +2,7 @@
  * The chain body as Consul marshals it, across releases: Go durations as
  * strings or nanoseconds, negative ones from Consul 1.18 ("no timeout",
  * GH-19992), a resolver's RequestTimeout (1.15+), and a target's cluster
- * peer. The plan built from them is tested in test/unit/template/chain-plan.test.ts.
+ * peer. The plan built from them is tested in test/unit/connect/chain/plan.test.ts.
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'

@@ -37,16 +37,24 @@ t.test('the same command from two templates runs once, whatever their timeouts',
   t.same(lines(log), ['reload'])
 })
 
-t.test('a HAProxy runtime push before HAProxy runs is skipped, not a failure', async (t) => {
-  const dir = t.testdir({ 'intentions.map': 'api 1\n' })
-  const out: string[] = []
-  const logger = createLogger('info', 'json', (l) => out.push(l))
-  const push = { socket: join(dir, 'admin.sock'), kind: 'map' as const, file: join(dir, 'intentions.map') }
-  const failures = await runCommands([{ push }, { push: { ...push } }], logger)
-  t.same(failures, [])
-  const records = out.map((l) => JSON.parse(l))
-  t.equal(records.length, 1, 'an identical push is de-duplicated')
-  t.match(records[0], { level: 'info', msg: /HAProxy not running yet/, kind: 'map', file: push.file })
+t.test('in-process tasks run in order with the commands, once per key, and fail as commands do', async (t) => {
+  const log = join(t.testdir({}), 'ran.log')
+  const ran: string[] = []
+  const task = (key: string, fail = false) => ({
+    task: {
+      key,
+      what: `task ${key}`,
+      run: async () => {
+        ran.push(`${key} after ${lines(log).length} commands`)
+        if (fail) throw new Error('socket refused')
+      },
+    },
+  })
+  const failures = await runCommands([append(log, 'first'), task('push-a'), task('push-a'), task('push-b', true), append(log, 'last')], silentLogger)
+  t.same(ran, ['push-a after 1 commands', 'push-b after 1 commands'], 'in first-seen order, an equal key once')
+  t.same(lines(log), ['first', 'last'], 'a failing task does not stop the rest')
+  t.equal(failures.length, 1)
+  t.match(failures[0], { code: 'COMMAND_FAILED', message: 'task push-b failed: socket refused' })
 })
 
 t.test('a failing command is reported and the rest still run', async (t) => {

@@ -7,8 +7,9 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { SlotTable } from '../../../src/template/slots.ts'
+import { connectExtension } from '../../../src/connect/index.ts'
 import { resolveConfig } from '../../../src/config/resolve.ts'
+import { SlotTable } from '../../../src/haproxy/slots.ts'
 import { silentLogger, type Logger } from '../../../src/log.ts'
 import { Runner } from '../../../src/runner/runner.ts'
 import { Brain } from '../../../src/template/brain.ts'
@@ -23,8 +24,8 @@ function setup(t: Test, templates: Record<string, string>, command?: (log: strin
   const config = resolveConfig({
     templates: Object.keys(templates).map((name) => ({ source: join(dir, name), destination: join(dir, `${name}.out`), command: command?.(log) })),
   }, {})
-  const scope: RenderScope = { tracker: undefined, proxyId: undefined, env: {}, slots: new SlotTable() }
-  const env = createEnvironment(scope, [dir], {})
+  const scope: RenderScope = { tracker: undefined, proxyId: undefined, env: {} }
+  const env = createEnvironment(scope, [dir], {}, [connectExtension({ slots: new SlotTable() })])
   const brain = new Brain()
   const written: string[] = []
   const last = new Map<string, string>()

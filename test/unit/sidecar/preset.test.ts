@@ -48,3 +48,15 @@ t.test('a per-service override replaces the entry template only once it exists; 
   const c = resolveConfig(sidecarConfig({ dir: '/run/mesh/web', templateDir: shippedTemplateDir, luaDir: shippedLuaDir, haproxy: 'haproxy', vars: {}, overrideDir }), {})
   t.same(c.templateRoots, [shippedTemplateRoot], '"haproxy/haproxy.cfg.njk" resolves to the shipped template')
 })
+
+t.test('--lua-dir is checked at start for every module authorize.lua loads', async (t) => {
+  const { checkLuaDir, LUA_MODULES, shippedLuaDir } = await import('../../../src/sidecar/preset.ts')
+  const { readdirSync, writeFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  t.same([...LUA_MODULES].sort(), readdirSync(shippedLuaDir).filter((f) => f.endsWith('.lua')).sort(), 'the list is every shipped Lua file')
+  t.doesNotThrow(() => checkLuaDir(shippedLuaDir))
+  const partial = t.testdir({ 'authorize.lua': '-- only the entry file' })
+  t.throws(() => checkLuaDir(partial), { code: 'CONFIG_INVALID', message: /--lua-dir .*: cert\.lua is missing \(copy the whole lua\/ folder\)/ })
+  for (const name of LUA_MODULES) writeFileSync(join(partial, name), '--')
+  t.doesNotThrow(() => checkLuaDir(partial), 'a folder with every module passes')
+})

@@ -2,16 +2,18 @@
  * The Nunjucks environment decides how every config file looks: no HTML
  * escaping (an ACL like `a&b` must stay `a&b`), no stray blank lines from
  * block tags, empty output for undefined values, and includes found next to
- * the templates. Each of these would show up as a broken haproxy.cfg.
+ * the templates. Each of these would show up as a broken haproxy.cfg. And
+ * the extension point: what a consumer adds (the mesh's functions and
+ * filters) sits beside the engine's names and never replaces one.
  */
 import t from 'tap'
-import { SlotTable } from '../../../src/template/slots.ts'
+import { KvGetDependency } from '../../../src/dependency/kv-get.ts'
 import { Brain } from '../../../src/template/brain.ts'
 import { createEnvironment } from '../../../src/template/environment.ts'
 import type { RenderScope } from '../../../src/template/functions.ts'
 import { Tracker } from '../../../src/template/tracker.ts'
 
-const scope = (): RenderScope => ({ tracker: undefined, proxyId: undefined, env: {}, slots: new SlotTable() })
+const scope = (): RenderScope => ({ tracker: undefined, proxyId: undefined, env: {} })
 
 t.test('output is not HTML-escaped', async (t) => {
   const env = createEnvironment(scope(), [], { acl: 'path_beg /a && hdr(host) -m str "x<y>"' })
@@ -46,6 +48,42 @@ t.test('meshplate filters and functions are installed', async (t) => {
   brain.set('kv.get(app/mode)', { Exists: true, Value: 'http' })
   s.tracker = new Tracker(brain)
   t.equal(env.renderString('mode {{ key("app/mode") }}', {}), 'mode http', 'globals read through the scope’s tracker')
+})
+
+t.test('an extension adds functions and filters that read through the same scope', async (t) => {
+  const s = scope()
+  const seen: string[] = []
+  const env = createEnvironment(s, [], {}, [
+    {
+      functions: (ctx) => ({ modeTwice: () => `${ctx.read(new KvGetDependency('app/mode'))?.Value}`.repeat(2) }),
+      filters: { shout: (v: string) => String(v).toUpperCase() },
+    },
+    { filters: { note: (v: string) => (seen.push(v), v) } },
+  ])
+  const brain = new Brain()
+  brain.set('kv.get(app/mode)', { Exists: true, Value: 'http' })
+  s.tracker = new Tracker(brain)
+  t.equal(env.renderString('{{ modeTwice() | shout | note }} {{ key("app/mode") }}', {}), 'HTTPHTTP http', 'the engine\'s own names stay beside the added ones')
+  t.same(seen, ['HTTPHTTP'])
+  t.same([...s.tracker.used.keys()], ['kv.get(app/mode)'], 'what an extension reads is tracked like any function\'s read')
+})
+
+t.test('the engine alone has no mesh functions or filters, and an extension cannot replace a name', async (t) => {
+  const env = createEnvironment(scope(), [], {})
+  // Nunjucks' own error objects cannot go through t.throws (their `name` is read-only): compare messages.
+  const failure = (src: string) => {
+    try {
+      env.renderString(src, {})
+      return ''
+    } catch (err) {
+      return (err as Error).message
+    }
+  }
+  t.match(failure('{{ upstreams() }}'), /Unable to call `upstreams`/)
+  t.match(failure('{{ [] | intentionTable }}'), /filter not found: intentionTable/)
+  t.throws(() => createEnvironment(scope(), [], {}, [{ functions: () => ({ key: () => 'x' }) }]), { message: 'template global key is defined twice' })
+  t.throws(() => createEnvironment(scope(), [], {}, [{ filters: { sha256: (v: string) => v } }]), { message: 'template filter sha256 is defined twice' })
+  t.throws(() => createEnvironment(scope(), [], {}, [{ functions: () => ({ vars: () => 'x' }) }]), { message: 'template global vars is defined twice' })
 })
 
 t.test('includes resolve relative to the template folders', async (t) => {

@@ -1,13 +1,12 @@
 /**
- * Filters shape what lands in security-sensitive files: the trust bundle,
- * the authorization table, hashes that version a config. A bundle that
- * drops a root or an intermediate, or a table that lets an L7 intention
- * through as "allow", is a real outage or a hole, so each is pinned here.
+ * Filters shape what lands in security-sensitive files: the trust bundle and
+ * hashes that version a config. A bundle that drops a root or an
+ * intermediate is a real outage, so each is pinned here. (The authorization
+ * table, a mesh filter, is pinned in test/unit/connect/intentions-map.test.ts.)
  */
 import t from 'tap'
 import type { CaRoots } from '../../../src/dependency/ca-roots.ts'
-import type { Intention } from '../../../src/dependency/intentions-match.ts'
-import { caBundle, filters, intentionTable, pemJoin } from '../../../src/template/filters.ts'
+import { caBundle, filters, pemJoin } from '../../../src/template/filters.ts'
 
 const pem = (name: string) => `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----`
 
@@ -33,51 +32,6 @@ t.test('caBundle includes every root and every intermediate', async (t) => {
   t.equal(bundle.match(/-----BEGIN CERTIFICATE-----/g)?.length, 5)
   t.equal(bundle, [pem('ROOT-OLD'), pem('INT-OLD-1'), pem('INT-OLD-2'), pem('ROOT-NEW'), pem('INT-NEW')].join('\n') + '\n')
   t.equal(caBundle(undefined), '', 'no roots yet: empty, never "undefined"')
-})
-
-const intention = (over: Partial<Intention>): Intention => ({
-  ID: '',
-  SourceName: 'api',
-  SourceNS: 'default',
-  SourcePartition: 'default',
-  SourcePeer: '',
-  SourceType: 'consul',
-  SourceSamenessGroup: '',
-  DestinationName: 'web',
-  Action: 'allow',
-  Permissions: [],
-  Precedence: 9,
-  Unenforced: [],
-  ...over,
-})
-
-t.test('intentionTable keeps the first rule per source, in precedence order', async (t) => {
-  const rows = intentionTable([
-    intention({ SourceName: 'api', Action: 'allow' }),
-    intention({ SourceName: 'api', Action: 'deny', Precedence: 8 }),
-    intention({ SourceName: 'billing', Action: 'deny' }),
-    intention({ SourceName: '*', Action: 'allow', Precedence: 8 }),
-  ])
-  t.same(rows, [
-    { Source: 'api', Action: 'allow' },
-    { Source: 'billing', Action: 'deny' },
-    { Source: '*', Action: 'allow' },
-  ])
-})
-
-t.test('intentionTable denies L7 intentions and leaves foreign sources to the agent', async (t) => {
-  const rows = intentionTable([
-    intention({ SourceName: 'admin', Action: '', Permissions: [{ Action: 'allow', HTTP: { PathPrefix: '/admin' } }] }),
-    intention({ SourceName: 'peered', SourcePeer: 'other-cluster' }),
-    intention({ SourceName: 'team-a', SourceNS: 'team-a' }),
-    intention({ SourceName: 'part', SourcePartition: 'eu' }),
-    intention({ SourceName: 'plain', SourceNS: '', SourcePartition: '' }),
-  ])
-  t.same(rows, [
-    { Source: 'admin', Action: 'deny' },
-    { Source: 'plain', Action: 'allow' },
-  ])
-  t.same(intentionTable(undefined), [])
 })
 
 t.test('base64 filters round-trip UTF-8 text', async (t) => {

@@ -5,12 +5,13 @@
  * mistake in the template is reported as `file:line` with the right line.
  */
 import t, { type Test } from 'tap'
-import { SlotTable } from '../../../src/template/slots.ts'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { connectExtension } from '../../../src/connect/index.ts'
 import { parseProxyService } from '../../../src/dependency/agent-service.ts'
 import { parseHealthEntries } from '../../../src/dependency/health-entry.ts'
 import { TemplateError } from '../../../src/errors.ts'
+import { SlotTable } from '../../../src/haproxy/slots.ts'
 import { Brain } from '../../../src/template/brain.ts'
 import { createEnvironment } from '../../../src/template/environment.ts'
 import type { RenderScope } from '../../../src/template/functions.ts'
@@ -44,8 +45,9 @@ listen {{ u.DestinationName }}
 
 function setup(t: Test, files: Record<string, string>) {
   const dir = t.testdir(files)
-  const scope: RenderScope = { tracker: undefined, proxyId: 'web-sidecar-proxy', env: {}, slots: new SlotTable() }
-  const env = createEnvironment(scope, [dir], { region: 'eu-west-1' })
+  const scope: RenderScope = { tracker: undefined, proxyId: 'web-sidecar-proxy', env: {} }
+  // The mesh's functions (upstreams()) come through the extension point, as src/commands/setup.ts adds them.
+  const env = createEnvironment(scope, [dir], { region: 'eu-west-1' }, [connectExtension({ slots: new SlotTable() })])
   const template = (name: string) => new Template(join(dir, name), env, scope)
   return { dir, scope, template }
 }
@@ -127,9 +129,26 @@ t.test('a runtime error is TEMPLATE_RUNTIME at the right 1-based line', async (t
 
 t.test('a function misused in a template is a runtime error with its message', async (t) => {
   const dir = t.testdir({ 'p.njk': 'line\n{{ connectProxy().Port }}\n' })
-  const scope: RenderScope = { tracker: undefined, proxyId: undefined, env: {}, slots: new SlotTable() }
+  const scope: RenderScope = { tracker: undefined, proxyId: undefined, env: {} }
   const tpl = new Template(join(dir, 'p.njk'), createEnvironment(scope, [dir], {}), scope)
-  t.throws(() => tpl.render(new Brain()), { code: 'TEMPLATE_RUNTIME', line: 2, message: /p\.njk:2: connectProxy\(\) needs --proxy-id or --sidecar-for$/ })
+  // A missing flag, not a template mistake: the function's CONFIG_INVALID is passed on, with file:line.
+  t.throws(() => tpl.render(new Brain()), { code: 'CONFIG_INVALID', line: 2, message: /p\.njk:2: connectProxy\(\) needs --proxy-id or --sidecar-for$/ })
+})
+
+t.test('a mesh filter refusing its configuration passes its code on, keeping file:line', async (t) => {
+  const { template } = setup(t, {
+    'mesh.njk': 'ok\n{{ meshConfig() | requestNormalization }}\n',
+    'mode.njk': '\n\n{{ connectProxy() | localSettings | dump }}{{ u | upstreamSettings({}, "udp") }}\n',
+  })
+  const mesh = { Kind: 'mesh', Name: 'mesh', HTTP: { Incoming: { RequestNormalization: { PathWithEscapedSlashesAction: 'DROP' } } } }
+  const brain = brainWith({ 'agent.service(web-sidecar-proxy)': proxy, 'config.entry(mesh/mesh)': mesh })
+  t.throws(() => template('mesh.njk').render(brain), {
+    name: 'TemplateError',
+    code: 'PROXY_CONFIG_INVALID',
+    line: 2,
+    message: /mesh\.njk:2: mesh config entry: HTTP\.Incoming\.RequestNormalization\.PathWithEscapedSlashesAction "DROP" is not one of /,
+  })
+  t.throws(() => template('mode.njk').render(brain), { code: 'PROXY_CONFIG_INVALID', line: 3, message: /mode\.njk:3: upstreamSettings: mode "udp" is not tcp or http$/ }, 'no class name before the message')
 })
 
 t.test('load() picks up an edited file', async (t) => {
