@@ -9,7 +9,7 @@
  *   before. Consul leaves have an empty subject and no DNS name; after a commit of
  *   such a certificate HAProxy 2.6.12 keeps serving it but stops asking clients for
  *   theirs: `verify required` is silently gone from the bind (found here). 3.0.11
- *   keeps verify through 50 commits under load (bench/cert-commits.mjs), and
+ *   keeps verify through 50 commits under load (bench/cert-commits/run.mjs), and
  *   test/integration/haproxy-policy.test.ts checks this policy against whichever
  *   HAProxy is installed. A cert commit after a CA commit is ignored on both
  *   (haproxy#3165), which is why CA bundles are never committed: a worker that

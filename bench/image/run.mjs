@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench:image` (`node bench/image.mjs [--no-cold] [--load-seconds 10]`): what meshplate's
+// `npm run bench:image` (`node bench/image/run.mjs [--no-cold] [--load-seconds 10]`): what meshplate's
 // container image costs, recorded in bench/RESULTS.md under "Container image". Build time: the
 // base from debootstrap (`make-base --refresh`), a cold build (`--no-cache`, every layer made
 // again from the base) and a cached one (nothing changed); `--no-cold` times only the cached
@@ -18,12 +18,12 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createGzip } from 'node:zlib'
-import { startConsul } from './dataplane/lib/consul.mjs'
-import { machine, requirePeers } from './dataplane/lib/preflight.mjs'
-import { childrenOf, killAllNow, start, stopAll } from './dataplane/lib/procs.mjs'
-import { buildDist, freePorts, sleep, until, writeSection } from './lib/shared.mjs'
+import { startConsul } from '../dataplane/lib/consul.mjs'
+import { machine, requirePeers } from '../dataplane/lib/preflight.mjs'
+import { childrenOf, killAllNow, start, stopAll } from '../dataplane/lib/procs.mjs'
+import { buildDist, freePorts, sleep, until, writeSection } from '../lib/shared.mjs'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
 const env = { ...process.env, CONTAINERS_CONF: join(root, 'scripts/image/containers.conf') }
 const COLD = !process.argv.includes('--no-cold')
 const at = process.argv.indexOf('--load-seconds')
@@ -246,7 +246,7 @@ function section(m, image, builds, sizes, mem) {
   return [
     '## Container image',
     '',
-    `${new Date().toISOString().slice(0, 10)}, \`node bench/image.mjs${COLD ? '' : ' --no-cold'}\`, ${image}, commit ${m.commit}, ${m.nproc} cores, podman ${run('podman', ['--version'], 'podman').replace('podman version ', '')}, ${m.consul}.`,
+    `${new Date().toISOString().slice(0, 10)}, \`node bench/image/run.mjs${COLD ? '' : ' --no-cold'}\`, ${image}, commit ${m.commit}, ${m.nproc} cores, podman ${run('podman', ['--version'], 'podman').replace('podman version ', '')}, ${m.consul}.`,
     '',
     '| build | seconds |',
     '|---|---|',

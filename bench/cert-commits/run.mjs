@@ -12,7 +12,7 @@
 // TLS server run in a worker thread so they do not delay the commits' timing.
 // Prints a Markdown table and replaces this HAProxy branch's part of the
 // "Repeated leaf commits" section of bench/RESULTS.md.
-// Usage: node bench/cert-commits.mjs [--commits 50] [--haproxy PATH] [--leaf-shape consul|named] [--gap-ms 200] [--pause-ms 1] [--no-write]
+// Usage: node bench/cert-commits/run.mjs [--commits 50] [--haproxy PATH] [--leaf-shape consul|named] [--gap-ms 200] [--pause-ms 1] [--no-write]
 // consul (the default) makes leaves as Consul does: an empty subject and only a SPIFFE URI.
 import { execFile, execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify, parseArgs } from 'node:util'
 import tls from 'node:tls'
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
-import { freePorts, writeSection } from './lib/shared.mjs'
+import { freePorts, writeSection } from '../lib/shared.mjs'
 
 const SECTION = 'Repeated leaf commits'
 const DEADLINE_MS = 5 * 60_000
@@ -413,7 +413,7 @@ function subsection(R, tableText) {
   ].join('\n')
 }
 
-const INTRO = `## ${SECTION} (bench/cert-commits.mjs)
+const INTRO = `## ${SECTION} (bench/cert-commits/run.mjs)
 
 Method: a test CA and an unrelated second CA (EC P-256, \`openssl\` CLI), N+1 leaves from the first CA with distinct serials (cert + key in one PEM, as Consul hands them out), either shaped as Consul's are (\`--leaf-shape consul\`: empty subject, only a SPIFFE URI SAN) or named (\`named\`: a CN and an IP SAN as well). **Finding:** on 2.6.12 a commit of a Consul-shaped leaf leaves the bind verifying no client certificate at all (a client without one, and one from another CA, both complete the handshake), while named leaves keep \`verify required\`; so meshplate reloads HAProxy for leaf renewals (src/haproxy/policy.ts). One HAProxy in master-worker mode (\`-W -S\`, \`nbthread 1\`) with a public listener \`bind ... ssl crt leaf.pem ca-file ca.pem verify required\` answering the client certificate's serial, and two plaintext frontends whose backends (\`http-reuse never\`) have \`server ... ssl verify required ca-file ca.pem crt leaf.pem\`, one as rendered, one with \`no-ssl-reuse\`, to a Node \`https\` server (\`requestCert\`, \`rejectUnauthorized\`) that answers the serial of the client certificate it saw and whether the TLS session was resumed. Load during the whole run: 4 keep-alive loops through the plaintext frontends (2 each) and 2 loops of new mTLS connections to the public listener, with a short pause between requests, in a worker thread with the Node server. Controls before any commit: a session resumed at once on the public listener, and 3 new upstream connections in a row. Then N cycles, a gap apart: write leaf i+1 to leaf.pem (rename), \`set ssl cert leaf.pem <<\` + \`commit ssl cert leaf.pem\` on the stats socket (one command per connection; latency is both), then on fresh connections with no client-side session reuse: the public listener's certificate serial, a client without a certificate, a client from the other CA, two new upstream connections per variant (what the Node server saw), and resumption of TLS 1.3 and TLS 1.2 sessions obtained just before the commit; after the last cycle, sessions kept from before the first commit are resumed. Node's TLS client exposes no peer certificate on a resumed session: none is exchanged, the session stands for the certificate it was made with. Worker PID from \`show info\` after each commit, \`show proc\` from the master CLI before and after, VmRSS from /proc.
 `
@@ -476,7 +476,7 @@ async function run(opts, state) {
     version, shape: opts['leaf-shape'], branch: /version (\d+\.\d+)/.exec(version)?.[1] ?? version, rows, control, pidBefore, procBefore, procAfter: await workersOf(state.dir),
     rssBefore, rssAfter, load, endResume, gapMs: Number(opts['gap-ms']), pauseMs: Number(opts['pause-ms']), loadStart, seconds: (Date.now() - started) / 1000,
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
-    command: ['node', 'bench/cert-commits.mjs', ...process.argv.slice(2)].join(' '),
+    command: ['node', 'bench/cert-commits/run.mjs', ...process.argv.slice(2)].join(' '),
     openssl: execFileSync('openssl', ['version'], { encoding: 'utf8' }).trim().replace(/ \(Library.*/, ''),
     commit: gitCommit(), haproxyLog: readFileSync(join(state.dir, 'haproxy.log'), 'utf8'),
   }
@@ -484,7 +484,7 @@ async function run(opts, state) {
 }
 
 function gitCommit() {
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+  const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
   try {
     return execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
   } catch {
@@ -514,7 +514,7 @@ async function main() {
     const t = table(R)
     process.stdout.write(`${t}\n`)
     if (!opts['no-write']) {
-      writeResults(join(dirname(fileURLToPath(import.meta.url)), 'RESULTS.md'), R, subsection(R, t))
+      writeResults(join(dirname(fileURLToPath(import.meta.url)), '../RESULTS.md'), R, subsection(R, t))
       log(`wrote the HAProxy ${R.branch} part of the "${SECTION}" section of bench/RESULTS.md`)
     }
   } finally {
