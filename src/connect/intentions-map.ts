@@ -74,7 +74,8 @@ export function intentionRules(intentions: Intention[] | undefined, protocol?: u
   const seen = new Set<string>()
   const rows: MapRow[] = []
   for (const it of intentions ?? []) {
-    if (it.SourcePeer || !['', 'default'].includes(it.SourceNS) || !['', 'default'].includes(it.SourcePartition)) continue
+    // `*/*` (Enterprise: any namespace) matches default-namespace sources too, after `default/*` in precedence.
+    if (it.SourcePeer || !['', 'default', '*'].includes(it.SourceNS) || !['', 'default'].includes(it.SourcePartition)) continue
     if (seen.has(it.SourceName)) continue
     const own = intentionRows(it, l7)
     // An allow that can never apply leaves the source to the next rule or the default.

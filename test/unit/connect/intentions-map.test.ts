@@ -41,6 +41,18 @@ t.test('L4 intentions: first per source, in precedence order; other tenancies le
   t.same(intentionRules(undefined, 'http'), [])
 })
 
+t.test('a `*/*` intention (any namespace, Enterprise) also matches default-namespace sources, after `default/*`', async (t) => {
+  t.same(rows([
+    intention({ SourceName: 'web', Action: 'allow' }),
+    intention({ SourceName: '*', Action: 'allow', Precedence: 6 }),
+    intention({ SourceName: '*', SourceNS: '*', Action: 'deny', Precedence: 5 }),
+  ]), ['web allow', '* allow'], 'default/* decides first')
+  t.same(rows([
+    intention({ SourceName: 'web', Action: 'allow' }),
+    intention({ SourceName: '*', SourceNS: '*', Action: 'deny', Precedence: 5 }),
+  ]), ['web allow', '* deny'], 'without default/*, */* is the wildcard row: the default never decides over it')
+})
+
 t.test('an L7 intention becomes `l7 <n>` and one line per permission, in order', async (t) => {
   const list = [intention({
     Permissions: [
