@@ -8,8 +8,8 @@
  * path for them, and `Definition` is empty for a check registered with the
  * agent. What it does give, per check: `ExposedPort` (the listener port),
  * `Type`, and `Output`, which for an HTTP check names the URL it last called:
- * `HTTP GET http://10.0.0.5:21500/health: 200 OK Output: ...` for an answer,
- * `Get "http://10.0.0.5:21500/health": dial tcp ...` for a failure
+ * `HTTP GET http://127.0.0.1:21500/health: 200 OK Output: ...` for an answer,
+ * `Get "http://127.0.0.1:21500/health": dial tcp ...` for a failure
  * (agent/checks/check.go; Go's url.Error). A URL on `ExposedPort` is the
  * rewritten one, so its path is the exposed path; until the check has run
  * once, the path is unknown. A gRPC check's path is fixed, as in Envoy. The
