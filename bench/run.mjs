@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 
 const here = dirname(fileURLToPath(import.meta.url))
 let failed = false
-for (const name of ['renderer/run.mjs', 'dataplane/run.mjs', 'footprint/run.mjs', 'l7/run.mjs', 'changes/run.mjs', 'cert-commits/run.mjs']) {
+for (const name of ['renderer/run.mjs', 'dataplane/run.mjs', 'footprint/run.mjs', 'l7/run.mjs', 'changes/run.mjs', 'cert-commits/run.mjs', 'scale/run.mjs']) {
   const script = join(here, name)
   if (!existsSync(script)) continue
   const r = spawnSync(process.execPath, [script, ...process.argv.slice(2)], { stdio: 'inherit' })

@@ -7,13 +7,15 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, openSync, rmSync } from 'node:fs'
 import { createServer, request } from 'node:http'
-import { createServer as createNetServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { sidecarRegistration, startConsul } from '../bench/lib/consul.mjs'
+import { freePorts, until } from '../bench/lib/shared.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const work = join(root, '.meshplate', 'demo')
 const children = []
+let consul
 const say = (msg) => console.log(`\x1b[1m[demo]\x1b[0m ${msg}`)
 
 function provision() {
@@ -23,13 +25,6 @@ function provision() {
     if (spawnSync('bash', [join(root, 'scripts/provision')], { stdio: 'inherit' }).status !== 0) throw new Error('provisioning failed')
   }
   if (spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' }).status !== 0) throw new Error('build failed')
-}
-
-async function freePorts(n) {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise((r) => { const s = createNetServer(); s.listen(0, '127.0.0.1', () => r(s)) })))
-  const ports = servers.map((s) => s.address().port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
-  return ports
 }
 
 function start(name, cmd, args) {
@@ -53,30 +48,17 @@ function get(port, path = '/') {
   })
 }
 
-async function consulApi(addr, method, path, body) {
-  const res = await fetch(`http://${addr}${path}`, { method, body: body && JSON.stringify(body) })
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
-  return res.json().catch(() => null)
-}
-
-async function until(check, ms, what) {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+/** `until` from bench/lib/shared.mjs, counting a thrown check as not yet. */
+const settle = (check, ms, what) => until(() => check().catch(() => false), ms, what)
 
 async function main() {
   provision()
   rmSync(work, { recursive: true, force: true })
   mkdirSync(work, { recursive: true })
-  const [http, lan, wan, server, apiPort, webPort, apiPublic, webPublic, upstream] = await freePorts(9)
-  const addr = `127.0.0.1:${http}`
-  say(`starting consul agent -dev on ${addr}`)
-  start('consul', join(root, '.cache/bin/consul'), ['agent', '-dev', '-bind', '127.0.0.1', '-client', '127.0.0.1', '-http-port', String(http), '-dns-port', '-1', '-grpc-port', '-1', '-serf-lan-port', String(lan), '-serf-wan-port', String(wan), '-server-port', String(server), '-hcl', 'ports { grpc_tls = -1 }'])
-  await until(async () => (await fetch(`http://${addr}/v1/agent/connect/ca/roots`)).ok, 30_000, 'consul')
+  consul = await startConsul({ node: 'demo', logLevel: 'info', logFile: join(work, 'consul.log') })
+  const addr = consul.addr
+  say(`consul agent -dev on ${addr}`)
+  const [apiPort, webPort, apiPublic, webPublic, upstream] = await freePorts(5)
 
   // The two apps: api answers; web answers with what api told it through the mesh.
   const api = createServer((req, res) => res.end(`hello from api (path ${req.url})\n`)).listen(apiPort, '127.0.0.1')
@@ -87,26 +69,25 @@ async function main() {
     res.end(r.status === 200 ? `web got: ${r.body}` : `web's call to api through the mesh: ${r.status ? `${r.status} ${r.body.trim()}` : r.body}\n`)
   }).listen(webPort, '127.0.0.1')
 
-  const checks = [{ Name: 'demo', TTL: '24h', Status: 'passing' }]
-  const proxy = (extra = {}) => ({ Config: { protocol: 'http', bind_address: '127.0.0.1' }, ...extra })
-  await consulApi(addr, 'PUT', '/v1/agent/service/register', { Name: 'api', Port: apiPort, Address: '127.0.0.1', Connect: { SidecarService: { Port: apiPublic, Checks: checks, Proxy: proxy() } } })
-  await consulApi(addr, 'PUT', '/v1/agent/service/register', { Name: 'web', Port: webPort, Address: '127.0.0.1', Connect: { SidecarService: { Port: webPublic, Checks: checks, Proxy: proxy({ Upstreams: [{ DestinationName: 'api', LocalBindPort: upstream }] }) } } })
+  const register = (s) => consul.json('PUT', '/v1/agent/service/register', sidecarRegistration({ ...s, proxyConfig: { protocol: 'http', bind_address: '127.0.0.1' }, checkName: 'demo', ttl: '24h' }))
+  await register({ name: 'api', port: apiPort, sidecarPort: apiPublic })
+  await register({ name: 'web', port: webPort, sidecarPort: webPublic, upstreams: [{ DestinationName: 'api', LocalBindPort: upstream }] })
   const logs = {}
   for (const svc of ['api', 'web']) {
     say(`starting meshplate sidecar --sidecar-for ${svc}`)
     logs[svc] = start(`${svc}-sidecar`, process.execPath, ['--max-semi-space-size=1', join(root, 'dist/cli.js'), 'sidecar', '--sidecar-for', svc, '--consul-addr', addr, '--dir', join(work, svc)])
   }
-  await until(async () => (await get(webPort)).status === 200, 30_000, 'web -> api through the sidecars')
+  await settle(async () => (await get(webPort)).status === 200, 30_000, 'web -> api through the sidecars')
   say(`curl http://127.0.0.1:${webPort}/  ->  ${(await get(webPort)).body.trim()}`)
 
   say('writing intention web -> api: deny')
-  await consulApi(addr, 'PUT', '/v1/connect/intentions/exact?source=web&destination=api', { Action: 'deny' })
-  await until(async () => (await get(webPort)).status === 502, 10_000, 'the deny to take effect')
+  await consul.json('PUT', '/v1/connect/intentions/exact?source=web&destination=api', { Action: 'deny' })
+  await settle(async () => (await get(webPort)).status === 502, 10_000, 'the deny to take effect')
   say(`curl http://127.0.0.1:${webPort}/  ->  ${(await get(webPort)).body.trim()}`)
 
   say('writing intention web -> api: allow')
-  await consulApi(addr, 'PUT', '/v1/connect/intentions/exact?source=web&destination=api', { Action: 'allow' })
-  await until(async () => (await get(webPort)).status === 200, 10_000, 'the allow to take effect')
+  await consul.json('PUT', '/v1/connect/intentions/exact?source=web&destination=api', { Action: 'allow' })
+  await settle(async () => (await get(webPort)).status === 200, 10_000, 'the allow to take effect')
   say(`curl http://127.0.0.1:${webPort}/  ->  ${(await get(webPort)).body.trim()}`)
 
   console.log(`
@@ -137,6 +118,7 @@ async function cleanup() {
       child.once('exit', () => (clearTimeout(t), r()))
     })
   }
+  await consul?.stop()
   say('stopped every process the demo started')
 }
 

@@ -1,16 +1,15 @@
 #!/usr/bin/env node
 // Records the compiled discovery chains the unit tests of src/connect/chain/plan.ts read
-// (test/fixtures/chains/*.json): a real `consul agent -dev` (.cache/bin/consul) on loopback,
+// (test/fixtures/chains/*.json): a real `consul agent -dev` on loopback (bench/lib/consul.mjs),
 // the config entries of each case written to it, and its answer to
 // GET /v1/discovery-chain/<service> saved as it came. Run again when Consul's version changes:
 //   node scripts/record-chains.mjs            (every case)
 //   node scripts/record-chains.mjs retry      (only the cases named)
 // The synthetic fixtures beside them (newer releases' answers) are hand-written: README.md there.
-import { spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { startConsul } from '../bench/lib/consul.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'test/fixtures/chains')
@@ -54,41 +53,19 @@ const cases = {
 }
 const only = process.argv.slice(2)
 
-const port = () => new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = s.address().port
-    s.close(() => resolve(p))
-  })
-})
-
-const [httpPort, serfLan, serfWan, server] = [await port(), await port(), await port(), await port()]
-const consul = spawn(join(root, '.cache/bin/consul'), ['agent', '-dev', '-bind', '127.0.0.1', '-client', '127.0.0.1', '-http-port', String(httpPort), '-serf-lan-port', String(serfLan), '-serf-wan-port', String(serfWan), '-server-port', String(server), '-grpc-port', '-1', '-dns-port', '-1'], { stdio: 'ignore' })
-const api = async (method, path, body) => {
-  const res = await fetch(`http://127.0.0.1:${httpPort}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body) })
-  const text = await res.text()
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`)
-  return text
-}
+const consul = await startConsul()
+const api = consul.json
 try {
-  for (let i = 0; ; i++) {
-    try {
-      await api('GET', '/v1/connect/ca/roots')
-      break
-    } catch (err) {
-      if (i > 100) throw err
-      await new Promise((r) => setTimeout(r, 200))
-    }
-  }
   mkdirSync(out, { recursive: true })
   for (const [name, c] of Object.entries(cases).filter(([n]) => only.length === 0 || only.includes(n))) {
     for (const kind of ['service-router', 'service-splitter', 'service-resolver', 'service-defaults']) {
       for (const svc of ['api', 'apinext', 'apiold']) await api('DELETE', `/v1/config/${kind}/${svc}`)
     }
     for (const e of c.entries) await api('PUT', '/v1/config', e)
-    const chain = JSON.parse(await api('GET', `/v1/discovery-chain/${c.service}`))
+    const chain = await api('GET', `/v1/discovery-chain/${c.service}`)
     writeFileSync(join(out, `${name}.json`), JSON.stringify({ entries: c.entries, ...chain }, null, 2) + '\n')
     console.log(`recorded ${name}: ${Object.keys(chain.Chain.Nodes).length} nodes, ${Object.keys(chain.Chain.Targets).length} targets`)
   }
 } finally {
-  consul.kill('SIGKILL')
+  await consul.stop()
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Records the snapshots the golden tests of the shipped sidecar templates render from
 // (test/golden/<scenario>/snapshot.json, read by test/unit/golden.test.ts). Each scenario gets
-// its own real `consul agent -dev` (.cache/bin/consul) on loopback, with a fixed node name,
+// its own real `consul agent -dev` on loopback (bench/lib/consul.mjs), with a fixed node name,
 // cluster id and Connect CA (test/golden/ca/, a throwaway root made here with openssl the first
 // time and committed), so a second recording differs only in the leaf certificate and Consul's
 // indexes. The scenario's config entries, registrations and intentions are written to the agent,
@@ -14,12 +14,12 @@
 //   npx tsc -p tsconfig.json && node scripts/record-golden.mjs            (every scenario)
 //   node scripts/record-golden.mjs tcp router                               (only those named)
 //   MESHPLATE_UPDATE_GOLDEN=1 npx tap test/unit/golden.test.ts
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { sidecarRegistration, startConsul } from '../bench/lib/consul.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'test/golden')
@@ -149,7 +149,7 @@ const scenarios = {
     }],
     /** The sidecar renders an HTTP check's listener once the check has run (its Output names the path). */
     async ready(api) {
-      const checks = JSON.parse(await api('GET', '/v1/agent/checks'))
+      const checks = await api('GET', '/v1/agent/checks')
       return Object.values(checks).some((c) => c.Name === 'api-http' && /:215\d\d\/health/.test(c.Output))
     },
   },
@@ -218,66 +218,10 @@ function ensureCa() {
   return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') }
 }
 
-const freePort = () => new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = s.address().port
-    s.close(() => resolve(p))
-  })
-})
-
-/** A dev agent on loopback with the fixed node name, cluster id and CA; resolves once it issues leaves. */
-async function startAgent(ca) {
-  const [httpPort, serfLan, serfWan, server] = [await freePort(), await freePort(), await freePort(), await freePort()]
-  const hcl = [
-    'ports { grpc_tls = -1 }', 'disable_update_check = true', 'disable_anonymous_signature = true',
-    `connect { ca_config { cluster_id = "${CLUSTER_ID}" private_key = ${JSON.stringify(ca.key)} root_cert = ${JSON.stringify(ca.cert)} } }`,
-  ]
-  const proc = spawn(join(root, '.cache/bin/consul'), [
-    'agent', '-dev', '-node', 'golden', '-bind', '127.0.0.1', '-client', '127.0.0.1', '-http-port', String(httpPort),
-    '-serf-lan-port', String(serfLan), '-serf-wan-port', String(serfWan), '-server-port', String(server),
-    '-grpc-port', '-1', '-dns-port', '-1', '-log-level', 'warn', ...hcl.flatMap((h) => ['-hcl', h]),
-  ], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  proc.stdout.on('data', (d) => (output += d))
-  proc.stderr.on('data', (d) => (output += d))
-  const addr = `127.0.0.1:${httpPort}`
-  const api = async (method, path, body) => {
-    const res = await fetch(`http://${addr}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body) })
-    const text = await res.text()
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`)
-    return text
-  }
-  const stop = () => proc.kill('SIGKILL')
-  for (let i = 0; ; i++) {
-    try {
-      await api('GET', '/v1/agent/connect/ca/leaf/ping')
-      return { addr, api, stop }
-    } catch (err) {
-      if (i > 150 || proc.exitCode !== null) {
-        stop()
-        throw new Error(`consul did not become ready: ${err.message}\n${output.slice(-2000)}`)
-      }
-      await new Promise((r) => setTimeout(r, 200))
-    }
-  }
-}
-
-/** Registers a service with its sidecar, as test/support/consul.ts registerWithSidecar does. */
-function registration(s) {
-  return {
-    ID: s.id ?? s.name, Name: s.name, Port: s.port, Address: '127.0.0.1',
-    ...(s.checks ? { Checks: s.checks } : {}),
-    ...(s.meta ? { Meta: s.meta } : {}),
-    Connect: {
-      SidecarService: {
-        Port: s.sidecarPort,
-        ...(s.meta ? { Meta: s.meta } : {}),
-        Proxy: { Upstreams: s.upstreams ?? [], Config: s.proxyConfig ?? {}, LocalServiceAddress: '127.0.0.1', ...(s.expose ? { Expose: s.expose } : {}) },
-        // Passing at once: Consul's default TCP check would stay critical with nothing listening.
-        Checks: [{ Name: 'golden-ttl', TTL: '1h', Status: 'passing' }],
-      },
-    },
-  }
+/** A dev agent on loopback (bench/lib/consul.mjs) with the fixed node name, cluster id and CA; resolves once it issues leaves. */
+function startAgent(ca) {
+  const caConfig = `connect { ca_config { cluster_id = "${CLUSTER_ID}" private_key = ${JSON.stringify(ca.key)} root_cert = ${JSON.stringify(ca.cert)} } }`
+  return startConsul({ node: 'golden', hcl: [caConfig] })
 }
 
 // --- recording --------------------------------------------------------------------------------
@@ -285,9 +229,9 @@ function registration(s) {
 async function record(name, s, ca, work) {
   const agent = await startAgent(ca)
   try {
-    for (const e of s.entries) await agent.api('PUT', '/v1/config', e)
-    for (const svc of s.services) await agent.api('PUT', '/v1/agent/service/register', registration(svc))
-    for (let i = 0; s.ready && !(await s.ready(agent.api)); i++) {
+    for (const e of s.entries) await agent.json('PUT', '/v1/config', e)
+    for (const svc of s.services) await agent.json('PUT', '/v1/agent/service/register', sidecarRegistration({ ...svc, checkName: 'golden-ttl' }))
+    for (let i = 0; s.ready && !(await s.ready(agent.json)); i++) {
       if (i > 100) throw new Error(`${name}: not ready after 20 s`)
       await new Promise((r) => setTimeout(r, 200))
     }
@@ -301,7 +245,7 @@ async function record(name, s, ca, work) {
     writeFileSync(join(out, name, 'snapshot.json'), JSON.stringify({ _comment: comment, ...snap }, null, 2) + '\n')
     console.log(`recorded ${name}: ${Object.keys(snap.data).length} dependencies${emulated ? ' (with emulated fields)' : ''}`)
   } finally {
-    agent.stop()
+    await agent.stop()
   }
 }
 

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startConsul } from '../dataplane/lib/consul.mjs'
+import { sidecarRegistration } from '../lib/consul.mjs'
 import { machine, requirePeers } from '../dataplane/lib/preflight.mjs'
 import { killAllNow, start, stopAll } from '../dataplane/lib/procs.mjs'
 import { buildDist, freePorts, NODE_FLAGS, until as untilPolled, writeSection } from '../lib/shared.mjs'
@@ -114,7 +115,7 @@ async function main() {
     const times = variants.map(() => ({ join: [], leave: [] }))
     for (let i = 0; i < CHANGES; i++) {
       let t0 = performance.now()
-      await consul.api('PUT', '/v1/agent/service/deregister/api-2-sidecar-proxy')
+      await consul.json('PUT', '/v1/agent/service/deregister/api-2-sidecar-proxy')
       await Promise.all(variants.map(async (v, k) => {
         let streak = 0
         let first = 0
@@ -165,10 +166,8 @@ async function main() {
 
 /** Registers service `id` (named after its prefix, e.g. api-2 -> api) with a sidecar. */
 function registerAs(consul, id, port, sidecarPort, upstreams = []) {
-  return consul.api('PUT', '/v1/agent/service/register', {
-    ID: id, Name: id.replace(/-\d+$|-[ab]$/, ''), Port: port, Address: '127.0.0.1',
-    Connect: { SidecarService: { Port: sidecarPort, Proxy: { Upstreams: upstreams, Config: { protocol: 'http', bind_address: '127.0.0.1' }, LocalServiceAddress: '127.0.0.1' }, Checks: [{ Name: 'ttl', TTL: '1h', Status: 'passing' }] } },
-  })
+  const proxyConfig = { protocol: 'http', bind_address: '127.0.0.1' }
+  return consul.json('PUT', '/v1/agent/service/register', sidecarRegistration({ id, name: id.replace(/-\d+$|-[ab]$/, ''), port, sidecarPort, upstreams, proxyConfig }))
 }
 
 main().catch((err) => {

@@ -85,9 +85,9 @@ export async function churn(consul, durationMs, sample) {
   const [extraPort] = await freePorts(1)
   for (let i = 0; Date.now() < end && i < 100_000; i++) {
     if (i % 2 === 0) {
-      await consul.api('PUT', '/v1/agent/service/register', { ID: 'api-2-proxy', Name: 'api-sidecar-proxy', Kind: 'connect-proxy', Port: extraPort, Address: '127.0.0.1', Proxy: { DestinationServiceName: 'api', LocalServicePort: 1 }, Checks: [{ Name: 'ttl', TTL: '1h', Status: 'passing' }] })
+      await consul.json('PUT', '/v1/agent/service/register', { ID: 'api-2-proxy', Name: 'api-sidecar-proxy', Kind: 'connect-proxy', Port: extraPort, Address: '127.0.0.1', Proxy: { DestinationServiceName: 'api', LocalServicePort: 1 }, Checks: [{ Name: 'ttl', TTL: '1h', Status: 'passing' }] })
     } else {
-      await consul.api('PUT', '/v1/agent/service/deregister/api-2-proxy')
+      await consul.json('PUT', '/v1/agent/service/deregister/api-2-proxy')
     }
     changes++
     if (i % 15 === 14) {
@@ -113,7 +113,7 @@ export async function churn(consul, durationMs, sample) {
  * sidecar has rendered them; the caller samples memory before and after.
  */
 export async function registerMany(consul, n) {
-  const one = (i) => consul.api('PUT', '/v1/catalog/register', {
+  const one = (i) => consul.json('PUT', '/v1/catalog/register', {
     Node: `big-${i}`, Address: '127.0.0.1',
     Service: { ID: `api-big-${i}`, Service: 'api-sidecar-proxy', Kind: 'connect-proxy', Port: 30_000 + i, Address: '127.0.0.1', Proxy: { DestinationServiceName: 'api', LocalServicePort: 1 } },
     Check: { CheckID: `big-${i}`, Name: 'ok', Status: 'passing', ServiceID: `api-big-${i}` },
@@ -122,7 +122,7 @@ export async function registerMany(consul, n) {
 }
 
 export async function moveOne(consul, i, port) {
-  await consul.api('PUT', '/v1/catalog/register', {
+  await consul.json('PUT', '/v1/catalog/register', {
     Node: `big-${i}`, Address: '127.0.0.1',
     Service: { ID: `api-big-${i}`, Service: 'api-sidecar-proxy', Kind: 'connect-proxy', Port: port, Address: '127.0.0.1', Proxy: { DestinationServiceName: 'api', LocalServicePort: 1 } },
     Check: { CheckID: `big-${i}`, Name: 'ok', Status: 'passing', ServiceID: `api-big-${i}` },

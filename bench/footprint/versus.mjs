@@ -70,7 +70,7 @@ async function measure(buildRoot, bins, work, consul, name, turn) {
     return { idleRss: idle.meshplate.rss, idlePss: idle.meshplate.pss, wholeRss: idle.whole.rss, renderCpu: c1 - c0, movesCpu: c2 - c1, peak: peakMb(sc.pid), after: sidecarMemory(sc).meshplate.rss }
   } finally {
     await stop(sc)
-    for (let i = 0; i < 1000; i += 50) await Promise.all(Array.from({ length: Math.min(50, 1000 - i) }, (_, k) => consul.api('PUT', '/v1/catalog/deregister', { Node: `big-${i + k}` })))
+    for (let i = 0; i < 1000; i += 50) await Promise.all(Array.from({ length: Math.min(50, 1000 - i) }, (_, k) => consul.json('PUT', '/v1/catalog/deregister', { Node: `big-${i + k}` })))
   }
 }
 

@@ -59,11 +59,11 @@ async function main() {
     const [appPort] = await freePorts(1)
     const app = startHaproxy(bins.haproxy, appConfig(work, appPort), join(work, 'app.log'))
     const specs = Object.keys(PAIRS).map((key) => ({ key, protocol: 'http', variant: 'shipped' }))
-    for (const key of Object.keys(PAIRS)) await consul.api('PUT', '/v1/config', { Kind: 'service-defaults', Name: `api-${key}`, Protocol: 'http' })
+    for (const key of Object.keys(PAIRS)) await consul.json('PUT', '/v1/config', { Kind: 'service-defaults', Name: `api-${key}`, Protocol: 'http' })
     const pairs = Object.fromEntries((await startRenderedPairs({ consul, bins, root, work, appPort, specs })).map((p) => [p.key, p]))
     for (const [key, perms] of Object.entries(PAIRS)) {
       if (!perms) continue
-      await consul.api('PUT', '/v1/config', { Kind: 'service-intentions', Name: `api-${key}`, Sources: [{ Name: `web-${key}`, Permissions: perms }] })
+      await consul.json('PUT', '/v1/config', { Kind: 'service-intentions', Name: `api-${key}`, Sources: [{ Name: `web-${key}`, Permissions: perms }] })
       const map = join(pairs[key].hops[1].dir, 'intentions.map')
       await until(() => new RegExp(`^web-${key} l7 ${perms.length}$`, 'm').test(readFileSync(map, 'utf8')), 15_000, `api-${key}'s L7 rules`)
     }

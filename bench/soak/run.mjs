@@ -23,6 +23,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { startConsul } from '../dataplane/lib/consul.mjs'
+import { sidecarRegistration } from '../lib/consul.mjs'
 import { machine, requirePeers } from '../dataplane/lib/preflight.mjs'
 import { childrenOf, commOf, killAllNow, rssMb, start, stopAll } from '../dataplane/lib/procs.mjs'
 import { buildDist, freePorts, NODE_FLAGS } from '../lib/shared.mjs'
@@ -93,10 +94,8 @@ function logCounter(file, patterns) {
 }
 
 function registerAs(consul, id, port, sidecarPort, upstreams = []) {
-  return consul.api('PUT', '/v1/agent/service/register', {
-    ID: id, Name: id.replace(/-\d+$/, ''), Port: port, Address: '127.0.0.1',
-    Connect: { SidecarService: { Port: sidecarPort, Proxy: { Upstreams: upstreams, Config: { protocol: 'http', bind_address: '127.0.0.1' }, LocalServiceAddress: '127.0.0.1' }, Checks: [{ Name: 'ttl', TTL: '24h', Status: 'passing' }] } },
-  })
+  const proxyConfig = { protocol: 'http', bind_address: '127.0.0.1' }
+  return consul.json('PUT', '/v1/agent/service/register', sidecarRegistration({ id, name: id.replace(/-\d+$/, ''), port, sidecarPort, upstreams, proxyConfig, ttl: '24h' }))
 }
 
 async function main() {
@@ -147,7 +146,7 @@ async function main() {
   const churn = setInterval(() => {
     api2In = !api2In
     change(api2In ? 'api-2 joins' : 'api-2 leaves')
-    void (api2In ? registerAs(consul, 'api-2', app2, api2Public) : consul.api('PUT', '/v1/agent/service/deregister/api-2-sidecar-proxy'))
+    void (api2In ? registerAs(consul, 'api-2', app2, api2Public) : consul.json('PUT', '/v1/agent/service/deregister/api-2-sidecar-proxy'))
   }, 10_000)
   const rows = []
   const counters = Object.keys(sidecars).map((id) => logCounter(join(work, `${id}.log`), { reloads: /New worker \(\d+\) forked/, pushes: /pushed to HAProxy/ }))
@@ -161,7 +160,7 @@ async function main() {
       rotated = true
       change('CA rotation (every leaf is renewed 0-30 s later)')
       const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' })
-      await consul.api('PUT', '/v1/connect/ca/configuration', { Provider: 'consul', Config: { PrivateKey: key } })
+      await consul.json('PUT', '/v1/connect/ca/configuration', { Provider: 'consul', Config: { PrivateKey: key } })
     }
     const m = await load.take()
     const counts = counters.map((c) => c())

@@ -24,6 +24,7 @@ import { urlPort, type ExposedCheck } from '../dependency/exposed-checks.ts'
 import { ProxySettingsError } from '../errors.ts'
 import { haproxyQuote } from '../haproxy/words.ts'
 import { warnOnce } from '../template/warnings.ts'
+import { proxyConfig } from './proxy-config.ts'
 import { show } from './settings-values.ts'
 
 /** What `exposedChecks()` gives: the checks the agent points at the sidecar, and the check targets its config files name. */
@@ -54,12 +55,8 @@ const PROTOCOLS = new Set(['', 'http', 'http2'])
 /** `connectProxy() | exposeListeners(exposedChecks())`: one plaintext listener per exposed path and per exposed check. */
 export function exposeListeners(proxy: ProxyService | undefined, checks?: ExposedChecks): ExposeListener[] {
   if (!proxy) return []
-  const cfg = proxy.Proxy.Config
-  const place: Place = {
-    bindAddress: typeof cfg.bind_address === 'string' && cfg.bind_address ? cfg.bind_address : proxy.Address || '0.0.0.0',
-    publicPort: typeof cfg.bind_port === 'number' ? cfg.bind_port : proxy.Port,
-    seen: new Map(),
-  }
+  const pc = proxyConfig(proxy)
+  const place: Place = { bindAddress: pc.exposeAddress, publicPort: pc.bindPort, seen: new Map() }
   const paths = pathListeners(proxy, place)
   if (!proxy.Proxy.Expose?.Checks || !checks) return paths
   return [...paths, ...checkListeners(proxy, checks, place)]

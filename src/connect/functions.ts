@@ -18,6 +18,7 @@ import type { SlotTable } from '../haproxy/slots.ts'
 import type { FunctionContext } from '../template/functions.ts'
 import { warnOnce } from '../template/warnings.ts'
 import { instanceOf, routedInstances, type Instance } from './endpoints.ts'
+import { upstreamProtocol } from './proxy-config.ts'
 
 export type UpstreamWithInstances = Upstream & { Instances: Instance[] }
 
@@ -38,8 +39,7 @@ export function connectFunctions(ctx: FunctionContext, slots: SlotTable): Record
     /** The upstream's compiled discovery chain with its targets' instances; null for a prepared query. */
     discoveryChain: (u: Upstream): ChainWithInstances | null => {
       if (!u || u.DestinationType === 'prepared_query') return null
-      const override = typeof u.Config.protocol === 'string' ? u.Config.protocol : ''
-      const chain = read(new DiscoveryChainDependency(u.DestinationName, u.Datacenter, override))
+      const chain = read(new DiscoveryChainDependency(u.DestinationName, u.Datacenter, upstreamProtocol(u)))
       if (!chain) return null
       const trustDomain = caRoots()?.TrustDomain ?? ''
       const TargetInstances: ChainWithInstances['TargetInstances'] = {}

@@ -16,6 +16,7 @@ import { exposeListeners, exposeSources } from './expose.ts'
 import { connectFunctions } from './functions.ts'
 import { intentionRules, intentionTable } from './intentions-map.ts'
 import { requestNormalization } from './normalization.ts'
+import { proxyConfig, upstreamConfig } from './proxy-config.ts'
 import { localSettings, upstreamSettings } from './proxy-settings.ts'
 
 /** The mesh's filters, by the names templates call. */
@@ -23,6 +24,8 @@ export const connectFilters: Record<string, Filter> = {
   intentionTable,
   intentionRules,
   requestNormalization,
+  proxyConfig,
+  upstreamConfig,
   localSettings,
   upstreamSettings,
   upstreamPlan,

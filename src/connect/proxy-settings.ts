@@ -1,7 +1,10 @@
 /**
- * The settings Consul users set in `proxy-defaults` and `service-defaults`
- * (or in the registration), turned into the HAProxy values the shipped
- * templates print. Envoy is the reference: its defaults apply where a user
+ * The timeout, limit and health-check settings Consul users set in
+ * `proxy-defaults` and `service-defaults` (or in the registration), turned
+ * into the HAProxy values the shipped templates print. proxy-config.ts, the
+ * one Proxy.Config reader, composes these into its typed objects (`local`,
+ * `settings`); the `localSettings` and `upstreamSettings` filters stay for
+ * templates that call them. Envoy is the reference: its defaults apply where a user
  * would expect them (a local request times out after 15 s, not 1 h), and
  * where HAProxy cannot do what Envoy does the difference is documented in
  * docs/sidecar-settings.md ("Proxy.Config keys" and the mapping tables after it) and chosen
@@ -33,7 +36,7 @@ import type { JsonObject } from '../consul/schema.ts'
 import { ProxySettingsError } from '../errors.ts'
 import { haproxyTime } from '../haproxy/words.ts'
 import { warnOnce } from '../template/warnings.ts'
-import { count, duration, millis, objectAt, percent, type Scope } from './settings-values.ts'
+import { count, duration, millis, objectAt, percent, soft, upstreamScope, type Scope } from './settings-values.ts'
 
 /** The local app and the public listener. */
 export interface LocalSettings {
@@ -122,7 +125,7 @@ export function upstreamSettings(u: Upstream | undefined, proxyConfig: JsonObjec
   // A macro's output (Nunjucks SafeString) or a plain string.
   const mode = String(modeArg)
   if (mode !== 'tcp' && mode !== 'http') throw new ProxySettingsError(`upstreamSettings: mode ${JSON.stringify(mode)} is not tcp or http`)
-  const scope: Scope = { map: u?.Config ?? {}, path: `Proxy.Upstreams[${u?.DestinationName ?? '?'}].Config` }
+  const scope = upstreamScope(u)
   const connect = soft(() => millis(scope, 'connect_timeout_ms')) || soft(() => millis({ map: proxyConfig ?? {}, path: 'Proxy.Config' }, 'connect_timeout_ms'))
   const limits = readLimits(scope)
   return {
@@ -175,16 +178,5 @@ function readEjection(scope: Scope, mode: 'tcp' | 'http'): Ejection | undefined 
     rise: Math.ceil(baseEjectionMs / intervalMs) + 1,
     intervalMs,
     baseEjectionMs,
-  }
-}
-
-/** Reads one setting; a value that cannot be used is reported and left out, so its default applies. */
-function soft<T>(read: () => T | undefined): T | undefined {
-  try {
-    return read()
-  } catch (err) {
-    if (!(err instanceof ProxySettingsError)) throw err
-    warnOnce(`${err.message}; meshplate uses the default instead`)
-    return undefined
   }
 }

@@ -9,16 +9,23 @@
  * string), and otherwise throws one line naming the key and what is wrong,
  * e.g. `Proxy.Config.local_request_timeout_ms: "abc" is not a number of
  * milliseconds`. A missing key (or null) is `undefined`: defaults are the
- * caller's, where they are visible. A wrong value is a ProxySettingsError
- * (PROXY_CONFIG_INVALID, src/errors.ts).
+ * caller's, where they are visible (proxy-config.ts, proxy-settings.ts). A
+ * wrong value is a ProxySettingsError (PROXY_CONFIG_INVALID, src/errors.ts),
+ * which `soft` turns into a warning where the caller's default applies.
  */
 import type { Json, JsonObject } from '../consul/schema.ts'
 import { ProxySettingsError } from '../errors.ts'
+import { warnOnce } from '../template/warnings.ts'
 
 /** A config map and the path that names it in errors (`Proxy.Config`, `Proxy.Upstreams[api].Config`). */
 export interface Scope {
   map: JsonObject
   path: string
+}
+
+/** An upstream's `Config`, named by its destination in errors. */
+export function upstreamScope(u: { DestinationName: string; Config: JsonObject } | undefined): Scope {
+  return { map: u?.Config ?? {}, path: `Proxy.Upstreams[${u?.DestinationName ?? '?'}].Config` }
 }
 
 /** `local_request_timeout_ms` -> `LocalRequestTimeoutMs`; `enforcing_consecutive_5xx` -> `EnforcingConsecutive5xx`. */
@@ -108,6 +115,38 @@ export function flag(scope: Scope, key: string): boolean | undefined {
   if (value === 'true' || value === '1' || value === 1) return true
   if (value === 'false' || value === '0' || value === 0) return false
   throw new ProxySettingsError(`${name}: ${show(value)} is not true or false`)
+}
+
+/** A port from 1 to 65535; 0 is returned as 0, which callers read as unset (as Consul does). */
+export function port(scope: Scope, key: string): number | undefined {
+  const { value, name } = lookup(scope, key)
+  if (value === undefined) return undefined
+  const n = wholeNumber(value, name, 'a port')
+  if (n > 65535) throw new ProxySettingsError(`${name}: ${show(value)} is not a port`)
+  return n
+}
+
+/**
+ * One word of text (a protocol, an address): a string without whitespace or
+ * control characters, since the templates print it as one config word. An
+ * empty string is unset.
+ */
+export function word(scope: Scope, key: string, what: string): string | undefined {
+  const { value, name } = lookup(scope, key)
+  if (value === undefined || value === '') return undefined
+  if (typeof value !== 'string' || /[\s\0-\x1f\x7f]/.test(value)) throw new ProxySettingsError(`${name}: ${show(value)} is not ${what}`)
+  return value
+}
+
+/** Reads one setting; a value that cannot be used is reported (`warnOnce`) and left out, so the caller's default applies. */
+export function soft<T>(read: () => T | undefined): T | undefined {
+  try {
+    return read()
+  } catch (err) {
+    if (!(err instanceof ProxySettingsError)) throw err
+    warnOnce(`${err.message}; meshplate uses the default instead`)
+    return undefined
+  }
 }
 
 /** A value as it appears in an error: strings quoted, objects as JSON. */

@@ -29,6 +29,30 @@ export interface BlockingOptions {
   /** Blocking wait in ms; sent as `wait=<n>ms` when index or hash is set. */
   waitMs?: number
   signal?: AbortSignal
+  /**
+   * `Cache-Control: max-age=<s>` for a `?cached` read of a type the agent caches without
+   * refreshing (prepared queries): an older entry is fetched again. Without it the agent
+   * serves the entry it has for as long as it keeps it (3 days after its last use).
+   */
+  cacheMaxAgeS?: number
+}
+
+/**
+ * Where an answer came from and how stale it may be, from Consul's response headers. The
+ * View logs it at debug level; no header carries a token.
+ */
+export interface AnswerMeta {
+  /** X-Cache: `HIT` or `MISS` when the agent's cache or streaming view answered (`?cached`). */
+  cache?: string
+  /**
+   * Age, in seconds, of a cache hit: for an entry the agent refreshes in the background, the
+   * time since it lost contact with the servers (0 while in touch); otherwise since it was fetched.
+   */
+  ageS?: number
+  /** X-Consul-Query-Backend: `blocking-query` or `streaming`. */
+  backend?: string
+  /** X-Consul-LastContact: ms since the answering server last heard from the leader (0 from the leader). */
+  lastContactMs?: number
 }
 
 export interface ConsulResponse {
@@ -41,6 +65,8 @@ export interface ConsulResponse {
   digest: string
   /** X-Consul-Default-ACL-Policy: the agent's configured `acl.default_policy`, sent even when ACLs are off (sidecar/token-check.ts tells them apart). */
   aclDefaultPolicy?: string
+  /** Cache, age, backend and last contact, for the View's log (absent from stand-ins in tests). */
+  meta?: AnswerMeta
 }
 
 /** Extra time over `wait` before a blocking request counts as hung (Consul adds up to wait/16 jitter). */
@@ -84,7 +110,10 @@ export class ConsulClient {
     if ((q.index || q.hash) && blocking.waitMs) q.wait = `${Math.round(blocking.waitMs)}ms`
     // AbortSignal.timeout() takes whole milliseconds only.
     const timeout = q.wait ? Math.ceil((blocking.waitMs ?? 0) * 1.07) + TIMEOUT_SLACK_MS : NON_BLOCKING_TIMEOUT_MS
-    return this.#send(method, path, q, body, timeout, blocking.signal)
+    const headers: Record<string, string> = {}
+    // max-age=0 would mean "no bound" to the agent: one second is the least.
+    if (blocking.cacheMaxAgeS) headers['cache-control'] = `max-age=${Math.max(1, Math.round(blocking.cacheMaxAgeS))}`
+    return this.#send(method, path, q, body, timeout, blocking.signal, headers)
   }
 
   /** POST/PUT a JSON body (used by tests, the demo and authorize checks). */
@@ -108,12 +137,13 @@ export class ConsulClient {
     body: unknown,
     timeoutMs: number,
     signal?: AbortSignal,
+    extraHeaders: Record<string, string> = {},
   ): Promise<ConsulResponse> {
     const search = new URLSearchParams()
     for (const [k, v] of Object.entries(query)) if (v !== undefined) search.append(k, v)
     const qs = search.toString().replace(/=(&|$)/g, '$1')
     const endpoint = `${method} ${path}`
-    const headers: Record<string, string> = {}
+    const headers: Record<string, string> = { ...extraHeaders }
     if (this.#token) headers['x-consul-token'] = this.#token
     if (body !== undefined) headers['content-type'] = 'application/json'
     const timer = AbortSignal.timeout(timeoutMs)
@@ -152,7 +182,14 @@ export class ConsulClient {
     } catch (err) {
       throw new ConsulResponseError(endpoint, `body is not JSON (${text.length} bytes)`, { cause: err })
     }
-    return { body: parsed, index: parseIndex(res.headers['x-consul-index']), contentHash: header(res.headers['x-consul-contenthash']), digest: hash('sha1', text, 'base64'), aclDefaultPolicy: header(res.headers['x-consul-default-acl-policy']) }
+    return {
+      body: parsed,
+      index: parseIndex(res.headers['x-consul-index']),
+      contentHash: header(res.headers['x-consul-contenthash']),
+      digest: hash('sha1', text, 'base64'),
+      aclDefaultPolicy: header(res.headers['x-consul-default-acl-policy']),
+      meta: answerMeta(res.headers),
+    }
   }
 
   /** Takes the token its sources hold now, so the caller's next try (after its backoff) uses it; a failed look keeps the old one. */
@@ -175,6 +212,21 @@ function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value
 }
 
+/** The headers saying who answered and how stale the answer may be; only those present. */
+export function answerMeta(headers: Record<string, string | string[] | undefined>): AnswerMeta {
+  const meta: AnswerMeta = {}
+  const cache = header(headers['x-cache'])
+  if (cache) meta.cache = cache
+  const age = parseIndex(headers['age'])
+  if (age !== undefined) meta.ageS = age
+  const backend = header(headers['x-consul-query-backend'])
+  if (backend) meta.backend = backend
+  const lastContact = parseIndex(headers['x-consul-lastcontact'])
+  if (lastContact !== undefined) meta.lastContactMs = lastContact
+  return meta
+}
+
+/** A non-negative integer header (X-Consul-Index, Age, X-Consul-LastContact), else undefined. */
 function parseIndex(value: string | string[] | undefined): number | undefined {
   const raw = header(value)
   if (raw === undefined) return undefined

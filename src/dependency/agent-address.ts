@@ -20,6 +20,7 @@ export function parseAgentAddress(body: unknown): string {
 export class AgentAddressDependency implements Dependency<string> {
   readonly id = 'agent.address'
   readonly blocking = 'poll' as const
+  readonly answeredBy = 'agent' as const
 
   async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<string>> {
     const path = '/v1/agent/self'

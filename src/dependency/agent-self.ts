@@ -63,6 +63,7 @@ export function parseProbeAnswer(body: unknown): IntentionDefault {
 export class IntentionDefaultDependency implements Dependency<IntentionDefault> {
   readonly id: string
   readonly blocking = 'poll' as const
+  readonly answeredBy = 'agent' as const
   constructor(readonly destination: string) {
     this.id = `agent.intention-default(${destination})`
   }

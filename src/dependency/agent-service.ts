@@ -200,6 +200,7 @@ function parseUpstream(u: JsonObject, path: string): Upstream {
 export class AgentServiceDependency implements Dependency<ProxyService> {
   readonly id: string
   readonly blocking = 'hash' as const
+  readonly answeredBy = 'agent' as const
   constructor(readonly serviceId: string) {
     this.id = `agent.service(${serviceId})`
   }
@@ -207,6 +208,6 @@ export class AgentServiceDependency implements Dependency<ProxyService> {
   async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<ProxyService>> {
     const path = `/v1/agent/service/${seg(this.serviceId)}`
     const res = await client.get(path, {}, { hash: o.hash, waitMs: o.waitMs, signal: o.signal })
-    return { data: validate(`GET ${path}`, res.body, parseProxyService), hash: res.contentHash }
+    return { data: validate(`GET ${path}`, res.body, parseProxyService), hash: res.contentHash, meta: res.meta }
   }
 }

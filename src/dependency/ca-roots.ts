@@ -42,10 +42,11 @@ export function parseCaRoots(body: unknown): CaRoots {
 export class CaRootsDependency implements Dependency<CaRoots> {
   readonly id = 'connect.roots'
   readonly blocking = 'index' as const
+  readonly answeredBy = 'agent' as const
 
   async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<CaRoots>> {
     const path = '/v1/agent/connect/ca/roots'
     const res = await client.get(path, {}, { index: o.index, waitMs: o.waitMs, signal: o.signal })
-    return { data: validate(`GET ${path}`, res.body, parseCaRoots), index: res.index }
+    return { data: validate(`GET ${path}`, res.body, parseCaRoots), index: res.index, meta: res.meta }
   }
 }

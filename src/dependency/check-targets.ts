@@ -69,6 +69,7 @@ function text(v: Json | undefined): string {
 export class CheckTargetsDependency implements Dependency<CheckTarget[]> {
   readonly id = 'agent.checkTargets'
   readonly blocking = 'poll' as const
+  readonly answeredBy = 'agent' as const
 
   async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<CheckTarget[]>> {
     const path = '/v1/agent/self'

@@ -11,7 +11,7 @@
  */
 import type { ConsulClient } from '../consul/client.ts'
 import { arr, num, obj, optBool, optObj, optStr, SchemaError, str, strList, type Json, type JsonObject } from '../consul/schema.ts'
-import { seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
+import { CACHED, seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
 
 export interface CompiledChain {
   ServiceName: string
@@ -70,22 +70,28 @@ export interface ChainTarget {
   Peer: string
 }
 
-/** Watches the compiled chain of `service`, as seen from `datacenter` ('' is the agent's). */
+/**
+ * Watches the compiled chain of `service`, as seen from `datacenter` ('' is the agent's), with
+ * `?cached&stale`: the agent's cache answers, one background-refresh query per chain and token
+ * (its key holds the override protocol, so a POST is cached as well: agent/structs,
+ * `DiscoveryChainRequest.CacheInfo`).
+ */
 export class DiscoveryChainDependency implements Dependency<CompiledChain> {
   readonly id: string
   readonly blocking = 'index' as const
+  readonly answeredBy = 'agent-cache' as const
   constructor(readonly service: string, readonly datacenter = '', readonly overrideProtocol = '') {
     this.id = `discovery.chain(${service}${datacenter ? `@${datacenter}` : ''}${overrideProtocol ? `;protocol=${overrideProtocol}` : ''})`
   }
 
   async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<CompiledChain>> {
     const path = `/v1/discovery-chain/${seg(this.service)}`
-    const query = { 'compile-dc': this.datacenter || undefined }
+    const query = { 'compile-dc': this.datacenter || undefined, ...CACHED }
     const blocking = { index: o.index, waitMs: o.waitMs, signal: o.signal }
     const res = this.overrideProtocol
       ? await client.read('POST', path, query, blocking, { OverrideProtocol: this.overrideProtocol })
       : await client.get(path, query, blocking)
-    return { data: validate(`${this.overrideProtocol ? 'POST' : 'GET'} ${path}`, res.body, parseChainBody), index: res.index }
+    return { data: validate(`${this.overrideProtocol ? 'POST' : 'GET'} ${path}`, res.body, parseChainBody), index: res.index, meta: res.meta }
   }
 }
 

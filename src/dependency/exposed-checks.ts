@@ -77,6 +77,7 @@ export function urlPort(authority: string): number {
 export class ExposedChecksDependency implements Dependency<ExposedCheck[]> {
   readonly id: string
   readonly blocking = 'poll' as const
+  readonly answeredBy = 'agent' as const
   readonly #serviceId: string
   constructor(serviceId: string) {
     this.#serviceId = serviceId

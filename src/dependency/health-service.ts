@@ -4,10 +4,13 @@
  * instances only, as consul-template's default. The tag goes to Consul as a
  * `filter` expression: `?tag=` is deprecated since Consul 1.15 in favour of
  * `filter` (website/content/api-docs/health.mdx), which 1.14 already honours.
+ * Read as consul-template reads it by default: `?stale` (any server), asked
+ * again of the leader when the answer is older than max stale (2 s). Blocking
+ * calls are answered by the agent's streaming view on Consul 1.10+ anyway.
  */
 import type { ConsulClient } from '../consul/client.ts'
 import { ConfigError } from '../errors.ts'
-import { seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
+import { seg, stale, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
 import { parseHealthEntries, type HealthEntry } from './health-entry.ts'
 
 /** Parses `[tag.]name[@dc]`. */
@@ -22,10 +25,11 @@ export function tagFilter(tag: string): string {
   return `Service.Tags contains ${JSON.stringify(tag)}`
 }
 
-/** Watches `GET /v1/health/service/<name>?passing[&filter=Service.Tags contains "<tag>"][&dc=]`. */
+/** Watches `GET /v1/health/service/<name>?passing[&filter=Service.Tags contains "<tag>"][&dc=]&stale`. */
 export class HealthServiceDependency implements Dependency<HealthEntry[]> {
   readonly id: string
   readonly blocking = 'index' as const
+  readonly answeredBy = 'any-server' as const
   readonly #q: { tag: string; name: string; dc: string }
   constructor(query: string) {
     this.#q = parseServiceQuery(query)
@@ -35,8 +39,8 @@ export class HealthServiceDependency implements Dependency<HealthEntry[]> {
 
   async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<HealthEntry[]>> {
     const path = `/v1/health/service/${seg(this.#q.name)}`
-    const query = { passing: '', filter: this.#q.tag ? tagFilter(this.#q.tag) : undefined, dc: this.#q.dc || undefined }
+    const query = { passing: '', filter: this.#q.tag ? tagFilter(this.#q.tag) : undefined, dc: this.#q.dc || undefined, ...stale(o) }
     const res = await client.get(path, query, { index: o.index, waitMs: o.waitMs, signal: o.signal })
-    return { data: validate(`GET ${path}`, res.body, parseHealthEntries), index: res.index, digest: res.digest }
+    return { data: validate(`GET ${path}`, res.body, parseHealthEntries), index: res.index, digest: res.digest, meta: res.meta }
   }
 }

@@ -8,7 +8,7 @@
 import type { ConsulClient } from '../consul/client.ts'
 import { arr, obj, optNum, optStr, str, type JsonObject } from '../consul/schema.ts'
 import { INTENTION_KEYS, unenforcedKeys } from './unenforced.ts'
-import { seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
+import { CACHED, seg, validate, type Dependency, type FetchOptions, type FetchResult } from './dependency.ts'
 
 export interface Intention {
   ID: string
@@ -49,17 +49,22 @@ export function parseIntentions(body: unknown, destination: string): Intention[]
   })
 }
 
-/** Watches `GET /v1/connect/intentions/match?by=destination&name=<svc>`. */
+/**
+ * Watches `GET /v1/connect/intentions/match?by=destination&name=<svc>&cached&stale`: the
+ * agent's cache answers, as it does Envoy's proxycfg (one background-refresh query per
+ * destination and token, to any server), so an intention write wakes it once per agent.
+ */
 export class IntentionsMatchDependency implements Dependency<Intention[]> {
   readonly id: string
   readonly blocking = 'index' as const
+  readonly answeredBy = 'agent-cache' as const
   constructor(readonly destination: string) {
     this.id = `connect.intentions(${destination})`
   }
 
   async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<Intention[]>> {
     const path = '/v1/connect/intentions/match'
-    const res = await client.get(path, { by: 'destination', name: this.destination }, { index: o.index, waitMs: o.waitMs, signal: o.signal })
-    return { data: validate(`GET ${path}`, res.body, (b) => parseIntentions(b, this.destination)), index: res.index }
+    const res = await client.get(path, { by: 'destination', name: this.destination, ...CACHED }, { index: o.index, waitMs: o.waitMs, signal: o.signal })
+    return { data: validate(`GET ${path}`, res.body, (b) => parseIntentions(b, this.destination)), index: res.index, meta: res.meta }
   }
 }

@@ -38,6 +38,7 @@ export function parseLeafCert(body: unknown): LeafCert {
 export class LeafCertDependency implements Dependency<LeafCert> {
   readonly id: string
   readonly blocking = 'index' as const
+  readonly answeredBy = 'agent' as const
   constructor(readonly service: string) {
     this.id = `connect.leaf(${service})`
   }
@@ -45,6 +46,6 @@ export class LeafCertDependency implements Dependency<LeafCert> {
   async fetch(client: ConsulClient, o: FetchOptions): Promise<FetchResult<LeafCert>> {
     const path = `/v1/agent/connect/ca/leaf/${seg(this.service)}`
     const res = await client.get(path, {}, { index: o.index, waitMs: o.waitMs, signal: o.signal })
-    return { data: validate(`GET ${path}`, res.body, parseLeafCert), index: res.index }
+    return { data: validate(`GET ${path}`, res.body, parseLeafCert), index: res.index, meta: res.meta }
   }
 }

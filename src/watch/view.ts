@@ -1,12 +1,15 @@
 /**
  * One blocking loop for one dependency (consul-template's `watch/view.go`).
- * Each Consul rule is its own branch below: same index means a wait timeout,
- * a lower index resets to 0, equal data is dropped, and calls are spaced by at
- * least ~100 ms. Errors keep the last good data and back off with jitter.
+ * Each Consul rule is its own branch below: a stale answer older than max
+ * stale is asked again of the leader, same index means a wait timeout, a lower
+ * index resets to 0, equal data is dropped, and calls are spaced by at least
+ * ~100 ms. Errors keep the last good data and back off with jitter. Each
+ * answer is logged at debug level with what Consul says of its staleness
+ * (X-Cache, Age, X-Consul-LastContact, the query backend).
  */
 import { isDeepStrictEqual } from 'node:util'
-import type { ConsulClient } from '../consul/client.ts'
-import type { Dependency } from '../dependency/dependency.ts'
+import type { AnswerMeta, ConsulClient } from '../consul/client.ts'
+import type { Dependency, FetchResult } from '../dependency/dependency.ts'
 import { errorLine } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { cappedDelay, exponentialBackoff, retryCapMs, sleep, type Backoff } from './backoff.ts'
@@ -18,13 +21,23 @@ export interface ViewOptions {
   /** Interval for dependencies that cannot block (prepared queries). */
   pollIntervalMs: number
   backoff: Backoff
+  /**
+   * consul-template's `max_stale`: a `?stale` answer whose server last heard from the leader
+   * longer ago than this is dropped and asked again at default consistency (the leader).
+   * 0 reads at default consistency always. Default 2 s, consul-template's default.
+   */
+  maxStaleMs?: number
 }
+
+/** consul-template's DefaultMaxStale. */
+export const DEFAULT_MAX_STALE_MS = 2_000
 
 export const defaultViewOptions: ViewOptions = {
   waitMs: 60_000,
   minIntervalMs: 100,
   pollIntervalMs: 10_000,
   backoff: exponentialBackoff(),
+  maxStaleMs: DEFAULT_MAX_STALE_MS,
 }
 
 export interface ViewEvents {
@@ -39,6 +52,8 @@ export class View {
   #data: unknown
   #hasData = false
   #digest: string | undefined
+  /** The last stale answer was too old: the next read goes to the leader. */
+  #consistent = false
   readonly #abort = new AbortController()
   #running: Promise<void> | undefined
 
@@ -87,8 +102,21 @@ export class View {
 
   async #fetchOnce(signal: AbortSignal): Promise<void> {
     const dep = this.dependency
-    const result = await dep.fetch(this.client, { index: this.#index, hash: this.#hash, waitMs: this.options.waitMs, signal })
+    const maxStale = this.options.maxStaleMs ?? DEFAULT_MAX_STALE_MS
+    const consistent = this.#consistent || maxStale === 0
+    // One read at default consistency, as consul-template: the next (even after an error) is stale again.
+    this.#consistent = false
+    const o = { index: this.#index, hash: this.#hash, waitMs: this.options.waitMs, signal, consistent, pollMs: this.options.pollIntervalMs }
+    const result = await dep.fetch(this.client, o)
     if (signal.aborted) return
+    const lastContact = result.meta?.lastContactMs ?? 0
+    if (dep.answeredBy === 'any-server' && !consistent && lastContact > maxStale) {
+      // A stale answer from a server that lost the leader for longer than max stale: ask the leader.
+      this.log.debug(`answer ${lastContact} ms behind the leader (max stale ${maxStale} ms); asking the leader`)
+      this.#consistent = true
+      return
+    }
+    this.log.debug('answer', answerFields(result, consistent && dep.answeredBy === 'any-server'))
     if (dep.blocking === 'index' && result.index !== undefined) {
       if (this.#hasData && result.index === this.#index) {
         // Same index: the wait timed out with nothing new. Loop again.
@@ -114,4 +142,17 @@ export class View {
     this.log.debug('new data', { index: this.#index })
     this.events.onData(dep.id, result.data)
   }
+}
+
+/** The log fields of one answer: its index, what Consul said of where it came from, and whether the leader was asked. */
+function answerFields(result: FetchResult<unknown>, consistent: boolean): Record<string, unknown> {
+  const m: AnswerMeta = result.meta ?? {}
+  const fields: Record<string, unknown> = {}
+  if (result.index !== undefined) fields.index = result.index
+  if (m.cache) fields.cache = m.cache
+  if (m.ageS !== undefined) fields.age = `${m.ageS}s`
+  if (m.backend) fields.backend = m.backend
+  if (m.lastContactMs !== undefined) fields.lastContact = `${m.lastContactMs}ms`
+  if (consistent) fields.consistency = 'leader'
+  return fields
 }

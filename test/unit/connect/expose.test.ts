@@ -53,6 +53,8 @@ t.test('paths that cannot be served are errors naming them', async (t) => {
     [[path({ LocalPathPort: 70000 })], {}, 'Proxy.Expose.Paths[0].LocalPathPort: 70000 is not a port'],
     [[path({ ListenerPort: 21000 })], {}, 'Proxy.Expose.Paths[0].ListenerPort: 21000 is the public listener\'s port'],
     [[path({ ListenerPort: 21001 })], { bind_port: 21001 }, 'Proxy.Expose.Paths[0].ListenerPort: 21001 is the public listener\'s port'],
+    [[path({ ListenerPort: 21001 })], { BindPort: '21001' }, 'Proxy.Expose.Paths[0].ListenerPort: 21001 is the public listener\'s port'],
+    [[path({ ListenerPort: 21000 })], { bind_port: 0 }, 'Proxy.Expose.Paths[0].ListenerPort: 21000 is the public listener\'s port'],
     [[path({}), path({ Path: '/other' })], {}, 'Proxy.Expose.Paths[1].ListenerPort: 21500 is also the port of Proxy.Expose.Paths[0]'],
     [[path({ Path: '/a\nb' })], {}, '"/a\\nb" holds a line break or NUL, which an HAProxy config line cannot'],
   ]

@@ -5,7 +5,8 @@
  * the key named, never reach `haproxy -c` as a garbled line.
  */
 import t from 'tap'
-import { camelCase, count, duration, flag, lookup, millis, percent } from '../../../src/connect/settings-values.ts'
+import { camelCase, count, duration, flag, lookup, millis, percent, port, soft, upstreamScope, word } from '../../../src/connect/settings-values.ts'
+import { collectWarnings } from '../../../src/template/warnings.ts'
 
 const scope = (map: Record<string, unknown>) => ({ map: map as never, path: 'Proxy.Config' })
 
@@ -42,4 +43,22 @@ t.test('Go durations: strings, or nanoseconds', async (t) => {
   t.equal(d(30_000_000_000), 30_000, 'a time.Duration merged from central config')
   for (const bad of ['10', 's', '10 s', '-1s', '1d', '']) t.throws(() => d(bad), { message: `Proxy.Config.d: ${JSON.stringify(bad)} is not a duration (e.g. "10s", "1m30s")` }, JSON.stringify(bad))
   t.throws(() => d(-1), { message: 'Proxy.Config.d: -1 is not a duration' })
+})
+
+t.test('ports and words: what the templates print as one config word', async (t) => {
+  t.equal(port(scope({ p: '21000' }), 'p'), 21000)
+  t.equal(port(scope({ p: 0 }), 'p'), 0, '0 is returned; callers read it as unset')
+  t.throws(() => port(scope({ p: 65536 }), 'p'), { message: 'Proxy.Config.p: 65536 is not a port' })
+  t.throws(() => port(scope({ p: 'x' }), 'p'), { message: 'Proxy.Config.p: "x" is not a port' })
+  t.equal(word(scope({ w: 'http' }), 'w', 'a protocol'), 'http')
+  t.equal(word(scope({ w: '' }), 'w', 'a protocol'), undefined, 'empty is unset')
+  for (const bad of [1, true, {}, 'a b', 'a\nb', 'a\tb']) t.throws(() => word(scope({ w: bad }), 'w', 'a protocol'), { message: `Proxy.Config.w: ${JSON.stringify(bad)} is not a protocol` }, JSON.stringify(bad))
+})
+
+t.test('soft: a value that cannot be used is a warning and undefined; other errors pass', async (t) => {
+  const sink = new Set<string>()
+  t.equal(collectWarnings(sink, () => soft(() => count(scope({ n: 'x' }), 'n'))), undefined)
+  t.same([...sink], ['Proxy.Config.n: "x" is not a whole number; meshplate uses the default instead'])
+  t.throws(() => soft(() => { throw new TypeError('bug') }), TypeError)
+  t.same(upstreamScope(undefined), { map: {}, path: 'Proxy.Upstreams[?].Config' })
 })

@@ -172,6 +172,25 @@ t.test('fault stub: blocking parameters go in the query string', async (t) => {
   t.notOk(q4!.has('wait'))
 })
 
+t.test('fault stub: the cache, age, backend and last-contact headers come back as the answer\'s meta', async (t) => {
+  const answers: Array<Record<string, string>> = [
+    { 'x-cache': 'HIT', age: '3', 'x-consul-query-backend': 'streaming', 'x-consul-lastcontact': '12', 'x-consul-knownleader': 'false' },
+    { 'x-cache': 'MISS', 'x-consul-query-backend': 'blocking-query', 'x-consul-lastcontact': '0' },
+    { age: 'soon', 'x-consul-lastcontact': '-1' },
+  ]
+  const { client, seen } = await faultStub(t, (_req, res) => {
+    res.writeHead(200, answers.shift()!)
+    res.end('[]')
+  })
+  t.same((await client.get('/v1/health/connect/api', { cached: '' }, { cacheMaxAgeS: 10 })).meta, { cache: 'HIT', ageS: 3, backend: 'streaming', lastContactMs: 12 })
+  t.same((await client.get('/v1/connect/intentions/match', { cached: '' }, { cacheMaxAgeS: 0.2 })).meta, { cache: 'MISS', backend: 'blocking-query', lastContactMs: 0 })
+  t.same((await client.get('/v1/kv/app')).meta, {}, 'values that are not numbers are left out')
+  t.equal(seen[0]!.headers['cache-control'], 'max-age=10', 'a cached read the agent does not refresh says how old an answer may be')
+  t.equal(seen[1]!.headers['cache-control'], 'max-age=1', 'at least one second: max-age=0 would mean no bound')
+  t.equal(seen[2]!.headers['cache-control'], undefined)
+  t.equal(seen[0]!.url.search, '?cached', 'a flag parameter is sent without "="')
+})
+
 t.test('fault stub: an X-Consul-Index that is not a number is ignored', async (t) => {
   const values = ['abc', '-5', '1.5']
   const { client } = await faultStub(t, (_req, res) => {

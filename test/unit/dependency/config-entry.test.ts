@@ -19,7 +19,10 @@ t.test('an existing entry is returned whole, with the index to block on', async 
   t.not(new ConfigEntryDependency('service-defaults', 'api').id, new ConfigEntryDependency('service-defaults', 'web').id)
   t.same(await dep.fetch(client, { index: 3, waitMs: 1_000 }), { data: mesh, index: 12 })
   t.equal(calls[0]![0], '/v1/config/mesh/mesh')
+  t.same(calls[0]![1], { stale: '' }, 'any server answers: config entries have no agent cache')
   t.same(calls[0]![2], { index: 3, waitMs: 1_000, signal: undefined })
+  await dep.fetch(client, { index: 12, waitMs: 1_000, consistent: true })
+  t.same(calls[1]![1], {}, 'after an answer older than max stale the view asks the leader')
 })
 
 t.test('a 404 is "no entry" (null) with its index; other errors stay errors', async (t) => {

@@ -19,17 +19,17 @@ const body = [
 
 const connectClient = (body: unknown) => recordingClient({ body, index: 88 })
 
-t.test('asks for every instance, critical ones too, with dc only when given', async (t) => {
+t.test('asks the agent\'s streaming view (cached) for every instance, critical ones too, with dc only when given', async (t) => {
   const local = connectClient(body)
   const res = await new HealthConnectDependency('api').fetch(local.client, { index: 87, waitMs: 60_000 })
-  t.same(local.calls[0], ['/v1/health/connect/api', { dc: undefined }, { index: 87, waitMs: 60_000, signal: undefined }])
+  t.same(local.calls[0], ['/v1/health/connect/api', { dc: undefined, filter: undefined, cached: '', stale: '' }, { index: 87, waitMs: 60_000, signal: undefined }])
   t.equal(res.index, 88)
   t.equal(res.data[0]?.Address, '10.0.0.5')
   t.equal(res.data[0]?.Port, 21001)
 
   const remote = connectClient(body)
   await new HealthConnectDependency('api', 'dc2').fetch(remote.client, { waitMs: 60_000 })
-  t.same(remote.calls[0]?.[1], { dc: 'dc2' })
+  t.same(remote.calls[0]?.[1], { dc: 'dc2', filter: undefined, cached: '', stale: '' })
 })
 
 t.test('the id names service and datacenter', async (t) => {

@@ -25,9 +25,9 @@ t.test('fetch sends name, tag and dc as Consul expects', async (t) => {
   const { client, calls } = recordingClient({ body: [], index: 3 })
   const res = await new HealthServiceDependency('v2.web@dc2').fetch(client, { index: 2, waitMs: 5_000 })
   t.same(res, { data: [], index: 3, digest: '[]' }, 'the digest passes through (the stub digests by JSON text)')
-  t.same(calls[0], ['/v1/health/service/web', { passing: '', filter: 'Service.Tags contains "v2"', dc: 'dc2' }, { index: 2, waitMs: 5_000, signal: undefined }])
+  t.same(calls[0], ['/v1/health/service/web', { passing: '', filter: 'Service.Tags contains "v2"', dc: 'dc2', stale: '' }, { index: 2, waitMs: 5_000, signal: undefined }])
   await new HealthServiceDependency('web').fetch(client, { waitMs: 5_000 })
-  t.same(calls[1]?.[1], { passing: '', filter: undefined, dc: undefined })
+  t.same(calls[1]?.[1], { passing: '', filter: undefined, dc: undefined, stale: '' })
   t.notOk(JSON.stringify(calls).includes('"tag"'), 'never ?tag= (deprecated since Consul 1.15)')
 })
 

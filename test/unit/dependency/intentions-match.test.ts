@@ -58,7 +58,7 @@ t.test('bad shapes name the field', async (t) => {
   for (const [body, message] of cases) t.throws(() => parseIntentions(body, 'web'), { message }, message)
 })
 
-t.test('fetch matches by destination and validates', async (t) => {
+t.test('fetch matches by destination through the agent\'s cache and validates', async (t) => {
   const calls: unknown[][] = []
   const client = (body: unknown) => recordingClient({ body, index: 31 }, calls).client
   const dep = new IntentionsMatchDependency('web')
@@ -66,7 +66,7 @@ t.test('fetch matches by destination and validates', async (t) => {
   const res = await dep.fetch(client(match), { index: 30, waitMs: 60_000 })
   t.equal(res.index, 31)
   t.equal(res.data.length, 3)
-  t.same(calls[0], ['/v1/connect/intentions/match', { by: 'destination', name: 'web' }, { index: 30, waitMs: 60_000, signal: undefined }])
+  t.same(calls[0], ['/v1/connect/intentions/match', { by: 'destination', name: 'web', cached: '', stale: '' }, { index: 30, waitMs: 60_000, signal: undefined }])
   const err = await dep.fetch(client({ web: [{}] }), { waitMs: 1 }).catch((e: unknown) => e)
   t.ok(err instanceof ConsulResponseError)
   t.equal((err as Error).message, 'consul GET /v1/connect/intentions/match: invalid response: [0].SourceName is not a string')

@@ -41,7 +41,7 @@ t.test('fetch keeps slashes in the key, encodes the rest, and validates', async 
   const { client: c, calls } = client({ body: kvBody(Buffer.from('x').toString('base64')), index: 201 })
   const res = await new KvGetDependency('app/my key?/v1').fetch(c, { index: 200, waitMs: 60_000 })
   t.same(res, { data: { Exists: true, Value: 'x' }, index: 201 })
-  t.same(calls[0], ['/v1/kv/app/my%20key%3F/v1', {}, { index: 200, waitMs: 60_000, signal: undefined }])
+  t.same(calls[0], ['/v1/kv/app/my%20key%3F/v1', { stale: '' }, { index: 200, waitMs: 60_000, signal: undefined }])
 
   const bad = client({ body: { Value: 'eA==' } })
   const err = await new KvGetDependency('app/config').fetch(bad.client, { waitMs: 1 }).catch((e: unknown) => e)

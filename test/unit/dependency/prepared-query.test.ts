@@ -29,7 +29,7 @@ t.test('executes the query for Connect and reads its Nodes', async (t) => {
   const signal = new AbortController().signal
   const dep = new PreparedQueryDependency('db-nearest', 'dc2')
   const res = await dep.fetch(c, { index: 499, waitMs: 60_000, signal })
-  t.same(calls[0], ['/v1/query/db-nearest/execute', { dc: 'dc2', connect: 'true' }, { signal }], 'never sent as a blocking query')
+  t.same(calls[0], ['/v1/query/db-nearest/execute', { dc: 'dc2', connect: 'true', cached: '', stale: '' }, { signal, cacheMaxAgeS: 10 }], 'never sent as a blocking query; cached at most one poll interval')
   t.equal(res.index, undefined, 'a polled answer has no index')
   t.equal(res.data.length, 1)
   t.match(res.data[0], { Address: '10.1.0.7', Port: 21002, Node: 'node-7', Datacenter: 'dc2' })
@@ -40,8 +40,9 @@ t.test('is polled, and its id names query and datacenter', async (t) => {
   t.equal(new PreparedQueryDependency('db').id, 'query.execute(db)')
   t.equal(new PreparedQueryDependency('db', 'dc2').id, 'query.execute(db@dc2)')
   const { client: c, calls } = client(executed)
-  await new PreparedQueryDependency('db').fetch(c, { waitMs: 1 })
-  t.same(calls[0]?.[1], { dc: undefined, connect: 'true' })
+  await new PreparedQueryDependency('db').fetch(c, { waitMs: 1, pollMs: 30_000 })
+  t.same(calls[0]?.[1], { dc: undefined, connect: 'true', cached: '', stale: '' })
+  t.equal((calls[0]?.[2] as { cacheMaxAgeS: number }).cacheMaxAgeS, 30, 'the view\'s poll interval bounds the cached answer\'s age')
 })
 
 t.test('a query without results is no instances; a bad body is refused', async (t) => {

@@ -16,17 +16,18 @@ import type { HealthEntry } from '../../../src/dependency/health-entry.ts'
 import { KvGetDependency, type KvValue } from '../../../src/dependency/kv-get.ts'
 import { PreparedQueryDependency } from '../../../src/dependency/prepared-query.ts'
 import { ConsulHttpError, ConsulResponseError, ConsulUnreachableError } from '../../../src/errors.ts'
-import { silentLogger } from '../../../src/log.ts'
+import { IntentionsMatchDependency } from '../../../src/dependency/intentions-match.ts'
+import { createLogger, silentLogger } from '../../../src/log.ts'
 import type { Backoff } from '../../../src/watch/backoff.ts'
 import { View, type ViewOptions } from '../../../src/watch/view.ts'
 
-type Reply = { index?: number; status?: number; text?: string; json?: unknown } | 'hang' | 'reset'
+type Reply = { index?: number; status?: number; text?: string; json?: unknown; headers?: Record<string, string> } | 'hang' | 'reset'
 
 /** KV body for app/config holding `value`. */
 const kv = (index: number, value: string): Reply => ({ index, json: [{ Key: 'app/config', Value: Buffer.from(value).toString('base64'), ModifyIndex: index }] })
 
 /** A stub agent whose n-th answer (0-based) is `script(n)`; requests are recorded in order. */
-async function scriptedAgent(t: Test, script: (n: number) => Reply) {
+async function scriptedAgent(t: Test, script: (n: number) => Reply, token?: string) {
   const requests: URL[] = []
   const closed: Promise<void>[] = []
   const sockets = new Set<Socket>()
@@ -40,7 +41,7 @@ async function scriptedAgent(t: Test, script: (n: number) => Reply) {
     s.on('close', () => sockets.delete(s))
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const client = new ConsulClient({ address: `127.0.0.1:${(server.address() as AddressInfo).port}` })
+  const client = new ConsulClient({ address: `127.0.0.1:${(server.address() as AddressInfo).port}`, token })
   t.teardown(async () => {
     for (const s of sockets) s.destroy()
     await client.close()
@@ -52,7 +53,7 @@ async function scriptedAgent(t: Test, script: (n: number) => Reply) {
 function answer(res: ServerResponse, reply: Reply, socket: Socket) {
   if (reply === 'hang') return
   if (reply === 'reset') return void socket.destroy()
-  const headers: Record<string, string> = reply.index === undefined ? {} : { 'x-consul-index': String(reply.index) }
+  const headers: Record<string, string> = { ...(reply.index === undefined ? {} : { 'x-consul-index': String(reply.index) }), ...reply.headers }
   res.writeHead(reply.status ?? 200, headers)
   res.end(reply.text ?? JSON.stringify(reply.json))
 }
@@ -237,6 +238,7 @@ t.test('hash-blocking dependencies send back the last content hash', async (t) =
   const dep: Dependency<string> = {
     id: 'agent.service(web-sidecar-proxy)',
     blocking: 'hash',
+    answeredBy: 'agent',
     fetch: (_c, o) => {
       seen.push({ ...o, signal: undefined })
       const next = answers.shift()
@@ -256,4 +258,73 @@ t.test('hash-blocking dependencies send back the last content hash', async (t) =
   )
   t.ok(seen.every((o) => o.waitMs === 60_000))
   t.same(rec.errors, [])
+})
+
+t.test('fault stub: a stale answer older than max stale is dropped and asked again of the leader (consul-template\'s max_stale)', async (t) => {
+  const lagging = (index: number, value: string, lastContactMs: number): Reply => ({ ...(kv(index, value) as object), headers: { 'x-consul-lastcontact': String(lastContactMs) } })
+  const script = [lagging(10, 'old', 5_000), lagging(12, 'from the leader', 0), lagging(13, 'stale again', 40)]
+  const { client, requests } = await scriptedAgent(t, (n) => script[n] ?? 'hang')
+  const rec = recorder()
+  const view = new View(new KvGetDependency('app/config'), client, rec.events, silentLogger, fast())
+  view.start()
+  await until(() => requests.length === 4, 'the fourth request')
+  await view.stop()
+  t.same(values(rec.data), ['from the leader', 'stale again'], 'the answer 5 s behind the leader never renders')
+  t.ok(requests[0]!.searchParams.has('stale'), 'the first read is stale')
+  t.notOk(requests[1]!.searchParams.has('stale'), 'the answer was 5 s behind the leader: the next read goes to the leader')
+  t.notOk(requests[1]!.searchParams.has('index'), 'and the dropped answer\'s index is not used')
+  t.ok(requests[2]!.searchParams.has('stale'), 'then reads are stale again')
+  t.equal(requests[2]!.searchParams.get('index'), '12')
+  t.ok(requests[3]!.searchParams.has('stale'), '40 ms behind is within max stale (2 s)')
+})
+
+t.test('fault stub: the leader read is one read: after it fails, reads are stale again', async (t) => {
+  const script: Reply[] = [{ ...(kv(10, 'old') as object), headers: { 'x-consul-lastcontact': '3000' } }, { status: 500, text: 'No cluster leader' }, kv(11, 'fresh')]
+  const { client, requests } = await scriptedAgent(t, (n) => script[n] ?? 'hang')
+  const rec = recorder()
+  const view = new View(new KvGetDependency('app/config'), client, rec.events, silentLogger, fast())
+  view.start()
+  await until(() => requests.length === 4, 'the fourth request')
+  await view.stop()
+  t.same(requests.slice(0, 3).map((u) => u.searchParams.has('stale')), [true, false, true])
+  t.same(values(rec.data), ['fresh'])
+  t.equal(rec.errors.length, 1)
+})
+
+t.test('fault stub: max stale 0 reads at default consistency; cached reads never fall back', async (t) => {
+  const { client, requests } = await scriptedAgent(t, (n) => (n === 0 ? kv(3, 'a') : 'hang'))
+  const view = new View(new KvGetDependency('app/config'), client, recorder().events, silentLogger, fast({ maxStaleMs: 0 }))
+  view.start()
+  await until(() => requests.length === 2, 'the blocking request')
+  await view.stop()
+  t.ok(requests.every((u) => !u.searchParams.has('stale')))
+
+  const slow = { index: 4, json: { web: [] }, headers: { 'x-consul-lastcontact': '9000', 'x-cache': 'HIT', age: '0' } }
+  const cached = await scriptedAgent(t, (n) => (n === 0 ? slow : 'hang'))
+  const rec = recorder()
+  const intentions = new View(new IntentionsMatchDependency('web'), cached.client, rec.events, silentLogger, fast())
+  intentions.start()
+  await until(() => cached.requests.length === 2, 'the blocking request')
+  await intentions.stop()
+  t.same(rec.data, [[]], 'the agent\'s cache refreshes itself: its answer is used')
+  t.ok(cached.requests[1]!.searchParams.has('cached'))
+})
+
+t.test('each answer is logged at debug level with where it came from: X-Cache, Age, backend, last contact; never the token', async (t) => {
+  const lines: string[] = []
+  const log = createLogger('debug', 'text', (l) => lines.push(l)).child('view connect.intentions(web)')
+  const answers: Reply[] = [
+    { index: 4, json: { web: [] }, headers: { 'x-cache': 'MISS', 'x-consul-query-backend': 'blocking-query', 'x-consul-lastcontact': '0' } },
+    { index: 4, json: { web: [] }, headers: { 'x-cache': 'HIT', age: '17', 'x-consul-query-backend': 'blocking-query', 'x-consul-lastcontact': '0' } },
+  ]
+  const { client, requests } = await scriptedAgent(t, (n) => answers[n] ?? 'hang', 'secret-token-value')
+  const view = new View(new IntentionsMatchDependency('web'), client, recorder().events, log, fast())
+  view.start()
+  await until(() => requests.length === 3, 'the third request')
+  await view.stop()
+  const answerLines = lines.filter((l) => / answer /.test(l))
+  t.equal(answerLines.length, 2, lines.join('\n'))
+  t.match(answerLines[0], /DEBUG \[view connect\.intentions\(web\)\] answer index=4 cache=MISS backend=blocking-query lastContact=0ms$/)
+  t.match(answerLines[1], /answer index=4 cache=HIT age=17s backend=blocking-query lastContact=0ms$/, 'a cache hit says how old it is')
+  t.notOk(lines.some((l) => l.includes('secret-token-value')), 'the token is never logged')
 })

@@ -14,6 +14,7 @@ import { Watcher } from '../../../src/watch/watcher.ts'
 /** Answers its first fetch with data, then blocks until aborted, like an idle blocking query. */
 class FakeDependency implements Dependency<string> {
   readonly blocking = 'index' as const
+  readonly answeredBy = 'agent-cache' as const
   fetches = 0
   aborted = 0
   constructor(readonly id: string) {}
