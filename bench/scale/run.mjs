@@ -13,6 +13,12 @@
 // (as Nomad gives each allocation). `--baseline DIR` runs a second meshplate build (a checkout
 // with dist/ built, e.g. `git worktree add /tmp/base <rev>`) the same way, side by side.
 // Changes are written to the server's HTTP API, so writing them costs the client nothing.
+// Then a server outage (`--outage-seconds`, default 60; 0 skips it) with the largest count,
+// without ACLs, the server keeping its state on disk: while it is away, each sidecar's failed
+// watches (their retries); once it is back, when each sidecar's views first answer again
+// (their spread, from the sidecars' debug logs), the client agent's RPCs per 250 ms (a burst
+// or not), and how long an intention written then takes to reach every sidecar, next to the
+// client agent itself.
 // Prints a table and records it in bench/RESULTS.md ("## Scale"); bounded by `--max-minutes`.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -36,6 +42,7 @@ const MAX_MINUTES = Number(arg('max-minutes', 40))
 const COUNTS = String(arg('sidecars', '1,8')).split(',').map(Number)
 const MODES = String(arg('acl', 'none,shared,per-sidecar')).split(',')
 const BASELINE = arg('baseline')
+const OUTAGE_S = Number(arg('outage-seconds', QUICK ? 20 : 60))
 const WRITE = !argv.includes('--no-write')
 const MGMT = 'bench-scale-management-token'
 
@@ -144,6 +151,77 @@ async function measure({ count, mode, cli }) {
   }
 }
 
+/**
+ * The server away for OUTAGE_S seconds under `count` sidecars (no ACLs): their failed watch
+ * calls while it is away; once it is back, the spread of their views' first answers, the
+ * client agent's busiest 250 ms, and an intention's arrival at the agent and at each sidecar.
+ */
+async function measureOutage({ count, cli }) {
+  const telemetry = { telemetry: { prometheus_retention_time: '1h', disable_hostname: true } }
+  const dataDir = mkdtempSync(join(tmpdir(), 'mp-scale-server-'))
+  const pair = await startConsulServerAndClient({ ready: 'leader', server: { dataDir, config: telemetry }, client: { config: telemetry } })
+  const { server, client } = pair
+  const work = mkdtempSync(join(tmpdir(), 'mp-scale-'))
+  const sidecars = []
+  try {
+    await server.json('PUT', '/v1/config', { Kind: 'service-defaults', Name: 'api', Protocol: 'http' })
+    await server.json('PUT', '/v1/config', { Kind: 'service-defaults', Name: 'web', Protocol: 'http' })
+    const [apiPort, ...ports] = await freePorts(1 + 3 * count)
+    await server.json('PUT', '/v1/catalog/register', apiInstance('api-1', apiPort))
+    for (let i = 1; i <= count; i++) {
+      const [appPort, publicPort, upstreamPort] = ports.slice(3 * (i - 1), 3 * i)
+      await client.json('PUT', '/v1/agent/service/register', sidecarRegistration({ id: `web-${i}`, name: 'web', port: appPort, sidecarPort: publicPort, upstreams: [{ DestinationName: 'api', LocalBindPort: upstreamPort }], proxyConfig: { bind_address: '127.0.0.1' } }))
+      const dir = join(work, `web-${i}`)
+      const args = [...NODE_FLAGS, cli, 'sidecar', '--sidecar-for', `web-${i}`, '--consul-addr', client.addr, '--dir', dir, '--log-level', 'debug', '--log-format', 'json']
+      sidecars.push({ dir, proc: start(process.execPath, args, { logFile: join(work, `web-${i}.log`) }) })
+    }
+    const cfg = (sc) => { try { return readFileSync(join(sc.dir, 'haproxy.cfg'), 'utf8') } catch { return '' } }
+    const map = (sc) => { try { return readFileSync(join(sc.dir, 'intentions.map'), 'utf8') } catch { return '' } }
+    await until(() => sidecars.every((sc) => cfg(sc).includes(`:${apiPort} `)), 30_000, 'the first render', 50)
+    await sleep(3000)
+    const records = (sc) => sc.proc.log().split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l) } catch { return undefined } }).filter(Boolean)
+
+    const away = Date.now()
+    await server.kill()
+    await sleep(OUTAGE_S * 1000)
+    const back = Date.now()
+    const rpcSamples = []
+    const sampler = (async () => {
+      while (Date.now() - back < 20_000) {
+        rpcSamples.push(await clientRpcs(client).catch(() => undefined))
+        await sleep(250)
+      }
+    })()
+    await server.start()
+    const restarted = Date.now()
+    const written = Date.now()
+    await server.json('PUT', '/v1/connect/intentions/exact?source=after-outage&destination=*', { Action: 'allow' })
+    const agentMs = await until(async () => {
+      const r = await client.api('GET', '/v1/connect/intentions/match?by=destination&name=web')
+      return r.status === 200 && r.text.includes('after-outage') ? Date.now() - written : undefined
+    }, 120_000, 'the client agent answering the new intention', 50)
+    const sidecarMs = []
+    await until(() => {
+      for (const [i, sc] of sidecars.entries()) if (sidecarMs[i] === undefined && map(sc).includes('after-outage')) sidecarMs[i] = Date.now() - written
+      return sidecars.every((_, i) => sidecarMs[i] !== undefined)
+    }, 180_000, 'every sidecar rendering the new intention', 50)
+    await sampler
+    const retries = sidecars.map((sc) => records(sc).filter((r) => r.level === 'warn' && / retry \d+ in /.test(r.msg) && Date.parse(r.time) >= away && Date.parse(r.time) < back).length)
+    // Each sidecar's first answer from a view after the server's return: when it came back.
+    const firstAnswers = sidecars.map((sc) => records(sc).filter((r) => r.msg === 'answer' && Date.parse(r.time) >= back).map((r) => Date.parse(r.time) - back).sort((a, b) => a - b)[0])
+    const deltas = rpcSamples.map((v, i) => (i && v !== undefined && rpcSamples[i - 1] !== undefined ? v - rpcSamples[i - 1] : 0))
+    return {
+      count, restartMs: restarted - back, agentMs, sidecarMs, retries, firstAnswers,
+      rpcsAfter: deltas.reduce((a, b) => a + b, 0), busiest: Math.max(...deltas),
+    }
+  } finally {
+    await Promise.all(sidecars.map((sc) => stop(sc.proc)))
+    await pair.stop()
+    rmSync(work, { recursive: true, force: true })
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
 const bins = requirePeers(root)
 buildDist(root, 'bench/scale')
 const builds = [{ name: 'meshplate', cli: join(root, 'dist/cli.js') }]
@@ -158,6 +236,7 @@ for (const build of builds) {
     }
   }
 }
+const outage = OUTAGE_S > 0 ? await measureOutage({ count: Math.max(...COUNTS), cli: builds[0].cli }) : undefined
 await stopAll()
 
 const kinds = ['churn', 'chain', 'intention', 'idle']
@@ -186,6 +265,20 @@ for (const build of builds) {
     }
   }
 }
+const spread = (xs) => { const v = xs.filter((x) => x !== undefined); return v.length ? `${Math.min(...v)}–${Math.max(...v)} ms` : 'none' }
+const outageLines = outage ? [
+  '',
+  `### The server away for ${OUTAGE_S} s, ${outage.count} sidecars (no ACLs)`,
+  '',
+  '| what | figure |',
+  '|---|---|',
+  `| failed watch calls per sidecar while it was away (each followed by a retry; servers away: every 2-4 s) | ${Math.min(...outage.retries)}–${Math.max(...outage.retries)} |`,
+  `| server restart to serving (its \`start()\` returning) | ${outage.restartMs} ms |`,
+  `| after its return: each sidecar's first view answer (spread across sidecars) | ${spread(outage.firstAnswers)} |`,
+  `| client agent RPCs in the 20 s after its return: total / busiest 250 ms | ${outage.rpcsAfter} / ${outage.busiest} |`,
+  `| an intention written after the return: at the client agent (consistent read) | ${outage.agentMs} ms |`,
+  `| the same intention in each sidecar's intentions.map | ${spread(outage.sidecarMs)} |`,
+] : []
 const m = machine(root, { ...bins, wrk: bins.wrk })
 const section = [
   '## Scale',
@@ -193,6 +286,7 @@ const section = [
   `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`node bench/scale/run.mjs${argv.length ? ` ${argv.join(' ')}` : ''}\` (${Math.round((Date.now() - began) / 1000)} s). Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memory}; ${m.consul}; Node.js ${m.node}; meshplate at ${m.commit}.`,
   '',
   ...lines,
+  ...outageLines,
   '',
   `Method: one \`consul agent -dev\` server and one client agent joined to it, both on 127.0.0.1, telemetry kept for Prometheus; N sidecars (\`meshplate sidecar\`, instances web-1..N of the service \`web\`, each with the upstream \`api\`, protocol http) talking to the client agent. The count is the client agent's \`consul_client_rpc\` counter (every RPC it sends a server) over a window: ${CHANGES} changes of a kind, each waited for until every sidecar rendered it, then 2 s; idle is ${IDLE_S} s with nothing changing, given per minute. Changes are written to the server's HTTP API: churn registers and deregisters one \`api\` instance on an external node (2 changes per round, counted as ${CHANGES} rounds); chain writes a \`service-resolver\` for \`api\`; intention writes an allow from a new source to \`*\`. With ACLs the default policy is deny; "one token for all" gives every sidecar the same token (service identity \`web\`), "one token per sidecar" one token each, as Nomad gives each allocation. The agent's cache and streaming views are keyed by token, so with one token per sidecar each sidecar holds its own entry, as an Envoy sidecar with its own token does.`,
   '',

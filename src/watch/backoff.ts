@@ -2,8 +2,11 @@
  * Jittered exponential backoff for failed Consul calls: 250 ms doubling to a
  * 60 s cap, with "full jitter" so a fleet of sidecars does not retry in step
  * after an agent restart. `run` never gives up; `once` is bounded elsewhere.
- * Two kinds of failure are capped lower (retryCapMs), so that a sidecar
- * notices within about 2 s that its agent or its registration is back.
+ * Three kinds of failure are capped lower (retryCapMs), so that a sidecar
+ * notices within about 2 s that its agent or its registration is back, and
+ * within about 4 s that the agent's servers are: a retry of a cached query is
+ * also what makes the agent fetch again, since its own refresh backs off to
+ * a minute and more after a server outage (agent/cache/cache.go backOffWait).
  */
 import { ConsulHttpError, ConsulUnreachableError } from '../errors.ts'
 
@@ -45,10 +48,21 @@ const NOT_FOUND_CAP_MS = 1_000
  */
 const UNREACHABLE_CAP_MS = 1_000
 
-/** The longest delay before retrying after `err`; other errors (403, 429, 5xx) use the full backoff. */
+/**
+ * The agent is up but its servers are not (restarting, no leader yet, the agent not joined):
+ * the agent answers these itself, without a server's work, so retrying every 2-4 s per view
+ * costs the servers nothing while they are away, and each sidecar's first retry after their
+ * return falls at a random point of a 4 s window (no burst from a node's sidecars).
+ */
+const SERVERS_AWAY_CAP_MS = 4_000
+/** Consul's words for "no server answered" (structs.ErrNoServers, ErrNoLeader, a failed RPC). */
+const SERVERS_AWAY = /No known Consul servers|No cluster leader|rpc error getting client|rpc error making call: (EOF|.*connection refused|.*i\/o timeout)/
+
+/** The longest delay before retrying after `err`; other errors (403, 429, other 5xx) use the full backoff. */
 export function retryCapMs(err: unknown): number {
   if (err instanceof ConsulHttpError && err.status === 404) return NOT_FOUND_CAP_MS
   if (err instanceof ConsulUnreachableError) return UNREACHABLE_CAP_MS
+  if (err instanceof ConsulHttpError && err.status >= 500 && SERVERS_AWAY.test(err.body)) return SERVERS_AWAY_CAP_MS
   return Infinity
 }
 

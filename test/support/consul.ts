@@ -6,7 +6,7 @@
  * memory, so a restart loses registrations, as a real agent restart loses the ones Nomad must
  * re-register.
  */
-import { sidecarRegistration, startConsul as launchConsul, type ConsulLaunchOptions, type ConsulProcess, type SidecarSpec } from '../../bench/lib/consul.mjs'
+import { sidecarRegistration, startConsul as launchConsul, startConsulServerAndClient, type ConsulLaunchOptions, type ConsulProcess, type SidecarSpec } from '../../bench/lib/consul.mjs'
 import { binary } from './binaries.ts'
 
 export interface ConsulAgent extends ConsulProcess {
@@ -24,7 +24,20 @@ export type ConsulOptions = ConsulLaunchOptions
 
 /** Starts an agent (bench/lib/consul.mjs, node `meshplate-test`) and waits until its Connect CA answers. */
 export async function startConsul(options: ConsulOptions = {}): Promise<ConsulAgent> {
-  const agent = await launchConsul({ bin: binary('consul'), node: 'meshplate-test', ...options })
+  return withHelpers(await launchConsul({ bin: binary('consul'), node: 'meshplate-test', ...options }))
+}
+
+/**
+ * A server keeping its state in `serverDataDir` and a client agent joined to it, both on
+ * loopback: what a Nomad node talks to. Sidecars talk to the client; killing the server
+ * (`server.kill()`, `server.start()`) is a server outage the client lives through.
+ */
+export async function startServerAndClient(serverDataDir: string): Promise<{ server: ConsulAgent; client: ConsulAgent; stop(): Promise<void> }> {
+  const pair = await startConsulServerAndClient({ bin: binary('consul'), server: { dataDir: serverDataDir } })
+  return { server: withHelpers(pair.server), client: withHelpers(pair.client), stop: () => pair.stop() }
+}
+
+function withHelpers(agent: ConsulProcess): ConsulAgent {
   const api = agent.api
   const helpers: Omit<ConsulAgent, keyof ConsulProcess> = {
     async registerWithSidecar(s) {

@@ -8,12 +8,15 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { h2cApp, httpApp, tcpApp, type App } from './apps.ts'
-import { startConsul, type ConsulAgent, type ConsulOptions } from './consul.ts'
+import { startConsul, startServerAndClient, type ConsulAgent, type ConsulOptions } from './consul.ts'
 import { freePorts } from './ports.ts'
 import { eventually, meshplate, type Running } from './process.ts'
 
 export interface Mesh {
+  /** The agent the sidecars talk to: the dev agent, or with `serverDataDir` the client agent. */
   consul: ConsulAgent
+  /** With `serverDataDir`: the server the client agent joined. */
+  server?: ConsulAgent
   apps: { api: App; web: App }
   sidecars: { api: Running; web: Running }
   dirs: { api: string; web: string }
@@ -34,13 +37,16 @@ export interface MeshOptions {
   apiExpose?: (appPort: number) => Record<string, unknown>
   apiChecks?: (appPort: number) => Array<Record<string, unknown>>
   consul?: ConsulOptions
+  /** A server keeping its state here and a client agent for the sidecars, instead of one dev agent. */
+  serverDataDir?: string
   /** Runs after the sidecar folders are chosen, before the sidecars start (e.g. to mount one). */
   prepare?: (dirs: { api: string; web: string }) => void
 }
 
 /** Starts Consul, both apps and both sidecars, and waits until web -> api answers. */
 export async function startMesh(o: MeshOptions): Promise<Mesh> {
-  const consul = await startConsul(o.consul)
+  const pair = o.serverDataDir ? await startServerAndClient(o.serverDataDir) : undefined
+  const consul = pair?.client ?? (await startConsul(o.consul))
   const app = o.protocol === 'tcp' ? tcpApp : o.protocol === 'http' ? httpApp : h2cApp
   const apps = { api: await (o.apiApp ?? app)('api'), web: await app('web') }
   const [apiPublic, webPublic, upstream] = await freePorts(3)
@@ -60,6 +66,7 @@ export async function startMesh(o: MeshOptions): Promise<Mesh> {
   const sidecars = { api: start('api'), web: start('web') }
   const mesh: Mesh = {
     consul,
+    server: pair?.server,
     apps,
     sidecars,
     dirs,
@@ -67,7 +74,7 @@ export async function startMesh(o: MeshOptions): Promise<Mesh> {
     async stop() {
       await Promise.all([sidecars.api.stop(), sidecars.web.stop()])
       await Promise.all([apps.api.close(), apps.web.close()])
-      await consul.stop()
+      await (pair ?? consul).stop()
       rmSync(base, { recursive: true, force: true })
     },
   }

@@ -65,6 +65,10 @@ t.test('a 404 or an unreachable agent is retried within 1 s; other errors get th
   t.equal(retryCapMs(new ConsulUnreachableError('GET /v1/agent/self', 'connect ECONNREFUSED')), 1_000, 'the local agent down')
   t.equal(retryCapMs(new ConsulHttpError('GET /v1/kv/x', 503, 'rate limited')), Infinity, 'rate limiting backs off fully')
   t.equal(retryCapMs(new ConsulHttpError('GET /v1/kv/x', 403, 'Permission denied')), Infinity)
+  for (const body of ['No known Consul servers', 'No cluster leader', 'rpc error making call: EOF', 'rpc error making call: dial tcp 127.0.0.1:8300: connect: connection refused']) {
+    t.equal(retryCapMs(new ConsulHttpError('GET /v1/connect/intentions/match', 500, body)), 4_000, `servers away (${body}): retried within 4 s`)
+  }
+  t.equal(retryCapMs(new ConsulHttpError('GET /v1/health/connect/api', 500, 'rpc error making call: Failed to parse filter')), Infinity, 'a server that answers with an error backs off fully')
   t.equal(cappedDelay(500, 2_000), 500, 'a short delay is kept')
   const capped = cappedDelay(58_036, 2_000, () => 0.5)
   t.equal(capped, 1_500, 'a long one is jittered within the cap')
