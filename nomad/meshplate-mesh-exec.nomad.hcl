@@ -11,11 +11,12 @@
 #   production node_modules) and the client's chroot_env from
 #   client-exec.hcl (next to this file), which puts it, node and haproxy in
 #   every exec task's chroot. Building a chroot takes a few seconds per task.
-# - Memory: measured by test/e2e/nomad.test.ts (start, deny/allow, 10 s of
-#   load at 8 connections), one sidecar (node + HAProxy master and worker)
-#   peaked at 51-58 MB of cgroup memory. 128 MB leaves room for node's file
-#   pages, which the memory cgroup charges too (96 MB sat at the limit with
-#   an earlier build; 64 MB thrashed).
+# - Memory: measured by test/e2e/nomad.test.ts under load and instance
+#   churn, one sidecar (node + HAProxy master and worker) peaked at about
+#   62 MB with an upstream of 100 instances and reached 128 MB with 1,000
+#   (HAProxy's share grows with each upstream instance). 64 MB holds up to about 100
+#   instances with nothing to spare; the table is in docs/nomad.md
+#   ("What a client needs").
 #
 # The per-service override works as in the raw_exec job: the app task's
 # template writes ${NOMAD_ALLOC_DIR}/meshplate/haproxy.cfg.njk, which every

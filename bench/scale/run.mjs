@@ -14,11 +14,11 @@
 // with dist/ built, e.g. `git worktree add /tmp/base <rev>`) the same way, side by side.
 // Changes are written to the server's HTTP API, so writing them costs the client nothing.
 // Then a server outage (`--outage-seconds`, default 60; 0 skips it) with the largest count,
-// without ACLs, the server keeping its state on disk: while it is away, each sidecar's failed
-// watches (their retries); once it is back, when each sidecar's views first answer again
-// (their spread, from the sidecars' debug logs), the client agent's RPCs per 250 ms (a burst
-// or not), and how long an intention written then takes to reach every sidecar, next to the
-// client agent itself.
+// without ACLs, the server keeping its state on disk, and after it a client agent restart
+// (10 s away): while each is away, each sidecar's failed watches (their retries); once it is
+// back, when each sidecar's views first answer again (their spread, from the sidecars' debug
+// logs), the client agent's RPCs per 250 ms (a burst or not), and how long an intention
+// written then takes to reach every sidecar, next to the client agent itself.
 // Prints a table and records it in bench/RESULTS.md ("## Scale"); bounded by `--max-minutes`.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -54,6 +54,7 @@ const killer = setTimeout(() => {
 killer.unref()
 process.on('exit', killAllNow)
 process.on('SIGINT', () => process.exit(130))
+process.on('SIGTERM', () => process.exit(143))
 
 /** The client agent's RPCs to the servers so far (a counter, kept by prometheus_retention_time). */
 async function clientRpcs(client) {
@@ -181,39 +182,42 @@ async function measureOutage({ count, cli }) {
     await sleep(3000)
     const records = (sc) => sc.proc.log().split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l) } catch { return undefined } }).filter(Boolean)
 
-    const away = Date.now()
-    await server.kill()
-    await sleep(OUTAGE_S * 1000)
-    const back = Date.now()
-    const rpcSamples = []
-    const sampler = (async () => {
-      while (Date.now() - back < 20_000) {
-        rpcSamples.push(await clientRpcs(client).catch(() => undefined))
-        await sleep(250)
-      }
-    })()
-    await server.start()
-    const restarted = Date.now()
-    const written = Date.now()
-    await server.json('PUT', '/v1/connect/intentions/exact?source=after-outage&destination=*', { Action: 'allow' })
-    const agentMs = await until(async () => {
-      const r = await client.api('GET', '/v1/connect/intentions/match?by=destination&name=web')
-      return r.status === 200 && r.text.includes('after-outage') ? Date.now() - written : undefined
-    }, 120_000, 'the client agent answering the new intention', 50)
-    const sidecarMs = []
-    await until(() => {
-      for (const [i, sc] of sidecars.entries()) if (sidecarMs[i] === undefined && map(sc).includes('after-outage')) sidecarMs[i] = Date.now() - written
-      return sidecars.every((_, i) => sidecarMs[i] !== undefined)
-    }, 180_000, 'every sidecar rendering the new intention', 50)
-    await sampler
-    const retries = sidecars.map((sc) => records(sc).filter((r) => r.level === 'warn' && / retry \d+ in /.test(r.msg) && Date.parse(r.time) >= away && Date.parse(r.time) < back).length)
-    // Each sidecar's first answer from a view after the server's return: when it came back.
-    const firstAnswers = sidecars.map((sc) => records(sc).filter((r) => r.msg === 'answer' && Date.parse(r.time) >= back).map((r) => Date.parse(r.time) - back).sort((a, b) => a - b)[0])
-    const deltas = rpcSamples.map((v, i) => (i && v !== undefined && rpcSamples[i - 1] !== undefined ? v - rpcSamples[i - 1] : 0))
-    return {
-      count, restartMs: restarted - back, agentMs, sidecarMs, retries, firstAnswers,
-      rpcsAfter: deltas.reduce((a, b) => a + b, 0), busiest: Math.max(...deltas),
+    /** `agent` away for `ms`, then started again: what the sidecars did while it was away and after. */
+    const awayAndBack = async (agent, ms, source) => {
+      const away = Date.now()
+      await agent.kill()
+      await sleep(ms)
+      const back = Date.now()
+      const rpcSamples = []
+      const sampler = (async () => {
+        while (Date.now() - back < 20_000) {
+          rpcSamples.push(await clientRpcs(client).catch(() => undefined))
+          await sleep(250)
+        }
+      })()
+      await agent.start()
+      const restartMs = Date.now() - back
+      const written = Date.now()
+      await server.json('PUT', `/v1/connect/intentions/exact?source=${source}&destination=*`, { Action: 'allow' })
+      const agentMs = await until(async () => {
+        const r = await client.api('GET', '/v1/connect/intentions/match?by=destination&name=web')
+        return r.status === 200 && r.text.includes(source) ? Date.now() - written : undefined
+      }, 120_000, 'the client agent answering the new intention', 50)
+      const sidecarMs = []
+      await until(() => {
+        for (const [i, sc] of sidecars.entries()) if (sidecarMs[i] === undefined && map(sc).includes(source)) sidecarMs[i] = Date.now() - written
+        return sidecars.every((_, i) => sidecarMs[i] !== undefined)
+      }, 180_000, 'every sidecar rendering the new intention', 50)
+      await sampler
+      const retries = sidecars.map((sc) => records(sc).filter((r) => r.level === 'warn' && / retry \d+ in /.test(r.msg) && Date.parse(r.time) >= away && Date.parse(r.time) < back).length)
+      // Each sidecar's first answer from a view after the return: when it was back in touch.
+      const firstAnswers = sidecars.map((sc) => records(sc).filter((r) => r.msg === 'answer' && Date.parse(r.time) >= back).map((r) => Date.parse(r.time) - back).sort((a, b) => a - b)[0])
+      const deltas = rpcSamples.map((v, i) => (i && v !== undefined && rpcSamples[i - 1] !== undefined ? Math.max(0, v - rpcSamples[i - 1]) : 0))
+      return { restartMs, agentMs, sidecarMs, retries, firstAnswers, rpcsAfter: deltas.reduce((a, b) => a + b, 0), busiest: Math.max(...deltas) }
     }
+    const serverAway = await awayAndBack(server, OUTAGE_S * 1000, 'after-outage')
+    const agentRestart = await awayAndBack(client, 10_000, 'after-agent-restart')
+    return { count, serverAway, agentRestart }
   } finally {
     await Promise.all(sidecars.map((sc) => stop(sc.proc)))
     await pair.stop()
@@ -266,18 +270,22 @@ for (const build of builds) {
   }
 }
 const spread = (xs) => { const v = xs.filter((x) => x !== undefined); return v.length ? `${Math.min(...v)}–${Math.max(...v)} ms` : 'none' }
+const outageRows = (label, o) => [
+  `| ${label} | failed watch calls per sidecar while away (each followed by a retry) | ${Math.min(...o.retries)}–${Math.max(...o.retries)} |`,
+  `| ${label} | restart to serving (\`start()\` returning) | ${o.restartMs} ms |`,
+  `| ${label} | each sidecar's first view answer after the return (spread across sidecars) | ${spread(o.firstAnswers)} |`,
+  `| ${label} | client agent RPCs in the 20 s after the return: total / busiest 250 ms | ${o.rpcsAfter} / ${o.busiest} |`,
+  `| ${label} | an intention written after the return: at the client agent (consistent read) | ${o.agentMs} ms |`,
+  `| ${label} | the same intention in each sidecar's intentions.map | ${spread(o.sidecarMs)} |`,
+]
 const outageLines = outage ? [
   '',
-  `### The server away for ${OUTAGE_S} s, ${outage.count} sidecars (no ACLs)`,
+  `### The server away for ${OUTAGE_S} s, then the client agent restarted (10 s away), ${outage.count} sidecars (no ACLs)`,
   '',
-  '| what | figure |',
-  '|---|---|',
-  `| failed watch calls per sidecar while it was away (each followed by a retry; servers away: every 2-4 s) | ${Math.min(...outage.retries)}–${Math.max(...outage.retries)} |`,
-  `| server restart to serving (its \`start()\` returning) | ${outage.restartMs} ms |`,
-  `| after its return: each sidecar's first view answer (spread across sidecars) | ${spread(outage.firstAnswers)} |`,
-  `| client agent RPCs in the 20 s after its return: total / busiest 250 ms | ${outage.rpcsAfter} / ${outage.busiest} |`,
-  `| an intention written after the return: at the client agent (consistent read) | ${outage.agentMs} ms |`,
-  `| the same intention in each sidecar's intentions.map | ${spread(outage.sidecarMs)} |`,
+  '| event | what | figure |',
+  '|---|---|---|',
+  ...outageRows(`server away ${OUTAGE_S} s`, outage.serverAway),
+  ...outageRows('client agent restart', outage.agentRestart),
 ] : []
 const m = machine(root, { ...bins, wrk: bins.wrk })
 const section = [
@@ -288,7 +296,7 @@ const section = [
   ...lines,
   ...outageLines,
   '',
-  `Method: one \`consul agent -dev\` server and one client agent joined to it, both on 127.0.0.1, telemetry kept for Prometheus; N sidecars (\`meshplate sidecar\`, instances web-1..N of the service \`web\`, each with the upstream \`api\`, protocol http) talking to the client agent. The count is the client agent's \`consul_client_rpc\` counter (every RPC it sends a server) over a window: ${CHANGES} changes of a kind, each waited for until every sidecar rendered it, then 2 s; idle is ${IDLE_S} s with nothing changing, given per minute. Changes are written to the server's HTTP API: churn registers and deregisters one \`api\` instance on an external node (2 changes per round, counted as ${CHANGES} rounds); chain writes a \`service-resolver\` for \`api\`; intention writes an allow from a new source to \`*\`. With ACLs the default policy is deny; "one token for all" gives every sidecar the same token (service identity \`web\`), "one token per sidecar" one token each, as Nomad gives each allocation. The agent's cache and streaming views are keyed by token, so with one token per sidecar each sidecar holds its own entry, as an Envoy sidecar with its own token does.`,
+  `Method: one \`consul agent -dev\` server and one client agent joined to it, both on 127.0.0.1, telemetry kept for Prometheus; N sidecars (\`meshplate sidecar\`, instances web-1..N of the service \`web\`, each with the upstream \`api\`, protocol http) talking to the client agent. The count is the client agent's \`consul_client_rpc\` counter (every RPC it sends a server) over a window: ${CHANGES} changes of a kind, each waited for until every sidecar rendered it, then 2 s; idle is ${IDLE_S} s with nothing changing, given per minute. Changes are written to the server's HTTP API: churn registers and deregisters one \`api\` instance on an external node (2 changes per round, counted as ${CHANGES} rounds); chain writes a \`service-resolver\` for \`api\`; intention writes an allow from a new source to \`*\`. With ACLs the default policy is deny; "one token for all" gives every sidecar the same token (service identity \`web\`), "one token per sidecar" one token each, as Nomad gives each allocation. The agent's cache and streaming views are keyed by token, so with one token per sidecar each sidecar holds its own entry, as an Envoy sidecar with its own token does.${outage ? ` The outage: a server keeping its state in a data dir (not \`-dev\`) and a client agent, ${outage.count} sidecars without ACLs logging JSON at debug level; the server is SIGKILLed for ${OUTAGE_S} s and started again on the same ports, then the client agent likewise for 10 s. "Failed watch calls" counts each sidecar's warnings \`retry N in M ms\` while the agent or server was away; "first view answer" is each sidecar's first \`answer\` log line after the return; the client agent's \`consul_client_rpc\` is sampled every 250 ms for 20 s from the return; then an allow intention to \`*\` is written to the server and timed to a consistent read at the client agent and to each sidecar's intentions.map.` : ''}`,
   '',
 ]
 console.log(section.join('\n'))
