@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'WRITE_FAILED'
   | 'TIMEOUT'
   | 'SNAPSHOT_INVALID'
+  | 'FILE_READ'
 
 /** Base class: a stable code, a one-line message, an optional cause. */
 export class MeshplateError extends Error {
@@ -60,6 +61,16 @@ export class ConsulHttpError extends MeshplateError {
 export class ConsulUnreachableError extends MeshplateError {
   constructor(readonly endpoint: string, detail: string, options?: { cause?: unknown }) {
     super('CONSUL_UNREACHABLE', `consul ${endpoint}: ${detail}`, options)
+  }
+}
+
+/** A file a template reads (`file(path)`) could not be read; `missing` when it does not exist (yet). */
+export class FileReadError extends MeshplateError {
+  readonly missing: boolean
+  constructor(readonly path: string, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code
+    super('FILE_READ', `file ${path}: ${code === 'ENOENT' ? 'no such file' : errorLine(cause)}`, { cause })
+    this.missing = code === 'ENOENT'
   }
 }
 

@@ -24,9 +24,10 @@ export type BlockingMode = 'index' | 'hash' | 'poll'
  * - `agent-cache`: the agent's cache or streaming view (`?cached`), which the agent keeps fresh
  *   with one stale blocking query per key and token, to any server;
  * - `any-server`: any server (`?stale`); the view asks again at default consistency (the leader)
- *   when the answer is older than its max stale (consul-template's `max_stale`).
+ *   when the answer is older than its max stale (consul-template's `max_stale`);
+ * - `local`: no Consul at all (a file on this machine: `file(path)`).
  */
-export type AnsweredBy = 'agent' | 'agent-cache' | 'any-server'
+export type AnsweredBy = 'agent' | 'agent-cache' | 'any-server' | 'local'
 
 export interface FetchOptions {
   index?: number

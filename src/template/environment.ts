@@ -18,6 +18,8 @@
  * render, as it did uncached.
  */
 import nunjucks, { type LoaderSource } from 'nunjucks'
+import { collectionFilters } from './ct-collections.ts'
+import { stringFilters } from './ct-strings.ts'
 import { filters, type Filter } from './filters.ts'
 import { createFunctions, functionContext, type FunctionContext, type RenderScope } from './functions.ts'
 
@@ -36,7 +38,7 @@ export function createEnvironment(scope: RenderScope, searchPaths: string[], var
   const ctx = functionContext(scope)
   const globals: Array<Record<string, unknown>> = [createFunctions(scope), ...extensions.map((e) => e.functions?.(ctx) ?? {}), { vars: Object.freeze({ ...vars }) }]
   for (const [name, value] of unique('global', globals)) env.addGlobal(name, value)
-  for (const [name, fn] of unique('filter', [filters, ...extensions.map((e) => e.filters ?? {})])) env.addFilter(name, fn as (...args: unknown[]) => unknown)
+  for (const [name, fn] of unique('filter', [filters, collectionFilters, stringFilters, ...extensions.map((e) => e.filters ?? {})])) env.addFilter(name, fn as (...args: unknown[]) => unknown)
   return env
 }
 

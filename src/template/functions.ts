@@ -7,7 +7,8 @@
  * Functions that join several queries with a meaning of their own (the mesh's
  * `upstreams()`, `discoveryChain()`, `serverSlots()`: connect/functions.ts)
  * come from an extension (environment.ts), and read through the same
- * `FunctionContext`.
+ * `FunctionContext`. consul-template's other data functions (KV listings,
+ * the catalog, `connect`, `file`, `timestamp`) are in data-functions.ts.
  */
 import { AgentServiceDependency, type ProxyService } from '../dependency/agent-service.ts'
 import { IntentionDefaultDependency } from '../dependency/agent-self.ts'
@@ -24,6 +25,7 @@ import { IntentionsMatchDependency, type Intention } from '../dependency/intenti
 import { KvGetDependency, type KvValue } from '../dependency/kv-get.ts'
 import { LeafCertDependency, type LeafCert } from '../dependency/leaf-cert.ts'
 import { ConfigError } from '../errors.ts'
+import { dataFunctions } from './data-functions.ts'
 import type { Tracker } from './tracker.ts'
 
 /** Holds the tracker of the render in progress; globals read through it. */
@@ -63,10 +65,12 @@ export function functionContext(scope: RenderScope): FunctionContext {
 
 /** Builds the globals object bound to a scope. */
 export function createFunctions(scope: RenderScope): Record<string, (...args: never[]) => unknown> {
-  const { read, connectProxy, caRoots } = functionContext(scope)
+  const ctx = functionContext(scope)
+  const { read, connectProxy, caRoots } = ctx
   const destination = (name?: string): string | undefined => name || connectProxy()?.Proxy.DestinationServiceName
 
   return {
+    ...dataFunctions(ctx),
     connectProxy,
     caRoots,
     leafCert: (name?: string): LeafCert | undefined => {
@@ -94,9 +98,10 @@ export function createFunctions(scope: RenderScope): Record<string, (...args: ne
     },
     service: (query: string): HealthEntry[] => read(new HealthServiceDependency(query)) ?? [],
     key: (path: string): string => {
-      const kv = read<KvValue>(new KvGetDependency(path))
+      const dep = new KvGetDependency(path)
+      const kv = read<KvValue>(dep)
       // `key` waits for the key to exist, as consul-template does.
-      if (kv && !kv.Exists) scope.tracker?.missing.add(`kv.get(${path})`)
+      if (kv && !kv.Exists) scope.tracker?.missing.add(dep.id)
       return kv?.Value ?? ''
     },
     keyOrDefault: (path: string, fallback: string): string => {

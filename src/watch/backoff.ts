@@ -8,7 +8,7 @@
  * also what makes the agent fetch again, since its own refresh backs off to
  * a minute and more after a server outage (agent/cache/cache.go backOffWait).
  */
-import { ConsulHttpError, ConsulUnreachableError } from '../errors.ts'
+import { ConsulHttpError, ConsulUnreachableError, FileReadError } from '../errors.ts'
 
 export interface Backoff {
   /** The delay before retry number `attempt` (1-based). */
@@ -61,6 +61,8 @@ const SERVERS_AWAY = /No known Consul servers|No cluster leader|rpc error gettin
 /** The longest delay before retrying after `err`; other errors (403, 429, other 5xx) use the full backoff. */
 export function retryCapMs(err: unknown): number {
   if (err instanceof ConsulHttpError && err.status === 404) return NOT_FOUND_CAP_MS
+  // A file a template reads that is not there yet: a stat costs nothing.
+  if (err instanceof FileReadError && err.missing) return NOT_FOUND_CAP_MS
   if (err instanceof ConsulUnreachableError) return UNREACHABLE_CAP_MS
   if (err instanceof ConsulHttpError && err.status >= 500 && SERVERS_AWAY.test(err.body)) return SERVERS_AWAY_CAP_MS
   return Infinity

@@ -65,7 +65,7 @@ t.test('the mesh configuration errors are one family, apart from the renderer’
 
 t.test('every code is thrown somewhere in src/ (a code nobody throws is no interface)', async (t) => {
   const codes: ErrorCode[] = ['CONFIG_INVALID', 'CONSUL_HTTP', 'CONSUL_UNREACHABLE', 'CONSUL_RESPONSE_INVALID', 'PROXY_NOT_FOUND', 'TOKEN_UNUSABLE',
-    'TEMPLATE_SYNTAX', 'TEMPLATE_RUNTIME', 'PROXY_CONFIG_INVALID', 'CHECK_FAILED', 'COMMAND_FAILED', 'WRITE_FAILED', 'TIMEOUT', 'SNAPSHOT_INVALID']
+    'TEMPLATE_SYNTAX', 'TEMPLATE_RUNTIME', 'PROXY_CONFIG_INVALID', 'CHECK_FAILED', 'COMMAND_FAILED', 'WRITE_FAILED', 'TIMEOUT', 'SNAPSHOT_INVALID', 'FILE_READ']
   const declared = [...read('src/errors.ts').matchAll(/^\s+\| '([A-Z_]+)'$/gm)].map((m) => m[1])
   t.same(declared.sort(), [...codes].sort(), 'the codes above are exactly the declared ones')
   const sources = tsFiles('src').filter((f) => f !== 'src/errors.ts').map(read).join('\n')

@@ -32,6 +32,12 @@ import { IntentionsMatchDependency } from '../../../src/dependency/intentions-ma
 import { KvGetDependency } from '../../../src/dependency/kv-get.ts'
 import { LeafCertDependency } from '../../../src/dependency/leaf-cert.ts'
 import { PreparedQueryDependency } from '../../../src/dependency/prepared-query.ts'
+import { CatalogDatacentersDependency } from '../../../src/dependency/catalog-datacenters.ts'
+import { CatalogNodeDependency } from '../../../src/dependency/catalog-node.ts'
+import { CatalogNodesDependency } from '../../../src/dependency/catalog-nodes.ts'
+import { CatalogServicesDependency } from '../../../src/dependency/catalog-services.ts'
+import { FileDependency } from '../../../src/dependency/file.ts'
+import { KvListDependency } from '../../../src/dependency/kv-list.ts'
 import { ConsulResponseError } from '../../../src/errors.ts'
 
 /** Builders for every class; each call builds a fresh instance from the same arguments. */
@@ -56,6 +62,20 @@ const builders: Array<[string, () => Dependency]> = [
   ['query db', () => new PreparedQueryDependency('db')],
   ['query db dc2', () => new PreparedQueryDependency('db', 'dc2')],
   ['query api', () => new PreparedQueryDependency('api')],
+  ['kv app@dc2', () => new KvGetDependency('app@dc2')],
+  ['kv.list app', () => new KvListDependency('app')],
+  ['kv.list app/', () => new KvListDependency('app/')],
+  ['kv.list app@dc2', () => new KvListDependency('app@dc2')],
+  ['catalog.services', () => new CatalogServicesDependency()],
+  ['catalog.services dc2', () => new CatalogServicesDependency('@dc2')],
+  ['catalog.nodes', () => new CatalogNodesDependency()],
+  ['catalog.nodes near', () => new CatalogNodesDependency('~_agent')],
+  ['catalog.node', () => new CatalogNodeDependency()],
+  ['catalog.node web', () => new CatalogNodeDependency('web')],
+  ['catalog.node web@dc2', () => new CatalogNodeDependency('web@dc2')],
+  ['catalog.datacenters', () => new CatalogDatacentersDependency()],
+  ['file web', () => new FileDependency('web')],
+  ['health.service api~n1', () => new HealthServiceDependency('api~n1')],
 ]
 
 t.test('different arguments give different ids, across all classes', async (t) => {
@@ -84,6 +104,9 @@ t.test('the same name under different queries never shares an id', async (t) => 
     new KvGetDependency('web').id,
     new LeafCertDependency('web').id,
     new PreparedQueryDependency('web').id,
+    new KvListDependency('web').id,
+    new CatalogNodeDependency('web').id,
+    new FileDependency('web').id,
   ]
   t.equal(new Set(ids).size, ids.length, ids.join(', '))
 })
@@ -137,6 +160,13 @@ const bodies: Record<string, unknown> = {
   '/v1/config/mesh/mesh': { Kind: 'mesh' },
   '/v1/kv/app/config': [],
   '/v1/query/db/execute': { Nodes: [] },
+  '/v1/kv/app': [],
+  '/v1/kv/app/': [],
+  '/v1/catalog/services': {},
+  '/v1/catalog/nodes': [],
+  '/v1/catalog/node/node-1': null,
+  '/v1/catalog/node/n1': null,
+  '/v1/catalog/datacenters': ['dc1'],
 }
 
 interface Sent {
@@ -210,6 +240,14 @@ t.test('on the wire: any server answers config entries, service() and key(); the
 
   t.same(await lines(new KvGetDependency('app/config'), blocking), ['GET /v1/kv/app/config?stale&index=5&wait=1000ms'])
   t.same(await lines(new KvGetDependency('app/config'), { ...blocking, consistent: true }), ['GET /v1/kv/app/config?index=5&wait=1000ms'])
+  t.same(await lines(new KvGetDependency('app/config@dc2')), ['GET /v1/kv/app/config?dc=dc2&stale'])
+
+  t.same(await lines(new KvListDependency('app/'), blocking), ['GET /v1/kv/app/?recurse&stale&index=5&wait=1000ms'])
+  t.same(await lines(new KvListDependency('app@dc2'), { ...blocking, consistent: true }), ['GET /v1/kv/app?recurse&dc=dc2&index=5&wait=1000ms'])
+  t.same(await lines(new CatalogServicesDependency('@dc2'), blocking), ['GET /v1/catalog/services?dc=dc2&stale&index=5&wait=1000ms'])
+  t.same(await lines(new CatalogNodesDependency('~_agent'), blocking), ['GET /v1/catalog/nodes?near=_agent&stale&index=5&wait=1000ms'])
+  t.same(await lines(new CatalogNodeDependency('node-1@dc2'), blocking), ['GET /v1/catalog/node/node-1?dc=dc2&stale&index=5&wait=1000ms'])
+  t.same(await lines(new CatalogDatacentersDependency(), blocking), ['GET /v1/catalog/datacenters?stale'], 'polled: never a blocking call')
 })
 
 t.test('on the wire: the agent answers its own endpoints from its own state, with no consistency parameter', async (t) => {
@@ -231,6 +269,8 @@ t.test('no dependency reads at default consistency (the leader): each is the age
     new IntentionsMatchDependency('web'), new DiscoveryChainDependency('api'), new DiscoveryChainDependency('api', '', 'http'),
     new HealthConnectDependency('api'), new PreparedQueryDependency('db'),
     new ConfigEntryDependency('mesh', 'mesh'), new HealthServiceDependency('web'), new KvGetDependency('app/config'),
+    new KvListDependency('app'), new CatalogServicesDependency(), new CatalogNodesDependency(), new CatalogNodeDependency('n1'),
+    new CatalogDatacentersDependency(),
   ]
   for (const dep of all) {
     for (const o of [{}, blocking]) {

@@ -4,7 +4,7 @@
  * an X-Consul-Index to block on, so that index must be kept too.
  */
 import t from 'tap'
-import { KvGetDependency, parseKv } from '../../../src/dependency/kv-get.ts'
+import { KvGetDependency, parseKv, parseKvQuery } from '../../../src/dependency/kv-get.ts'
 import { ConsulHttpError, ConsulResponseError } from '../../../src/errors.ts'
 import { recordingClient } from '../../support/fake-client.ts'
 
@@ -41,10 +41,21 @@ t.test('fetch keeps slashes in the key, encodes the rest, and validates', async 
   const { client: c, calls } = client({ body: kvBody(Buffer.from('x').toString('base64')), index: 201 })
   const res = await new KvGetDependency('app/my key?/v1').fetch(c, { index: 200, waitMs: 60_000 })
   t.same(res, { data: { Exists: true, Value: 'x' }, index: 201 })
-  t.same(calls[0], ['/v1/kv/app/my%20key%3F/v1', { stale: '' }, { index: 200, waitMs: 60_000, signal: undefined }])
+  t.same(calls[0], ['/v1/kv/app/my%20key%3F/v1', { dc: undefined, stale: '' }, { index: 200, waitMs: 60_000, signal: undefined }])
 
   const bad = client({ body: { Value: 'eA==' } })
   const err = await new KvGetDependency('app/config').fetch(bad.client, { waitMs: 1 }).catch((e: unknown) => e)
   t.ok(err instanceof ConsulResponseError)
   t.equal((err as Error).message, 'consul GET /v1/kv/app/config: invalid response: kv is not an array')
+})
+
+t.test('path@dc: the datacenter goes to Consul as dc=, and into the id', async (t) => {
+  t.same(parseKvQuery('app/config@dc2'), { path: 'app/config', dc: 'dc2' })
+  t.same(parseKvQuery('/app/config'), { path: 'app/config', dc: '' }, 'a leading slash is dropped, as consul-template does')
+  t.throws(() => parseKvQuery('a@b@c'), { code: 'CONFIG_INVALID', message: 'key("a@b@c"): expected path[@dc]' })
+  const { client: c, calls } = client({ body: [] , index: 3 })
+  await new KvGetDependency('app/config@dc2').fetch(c, { index: 2, waitMs: 1_000 })
+  t.same(calls[0], ['/v1/kv/app/config', { dc: 'dc2', stale: '' }, { index: 2, waitMs: 1_000, signal: undefined }])
+  t.equal(new KvGetDependency('app/config@dc2').id, 'kv.get(app/config@dc2)')
+  t.equal(new KvGetDependency('app/config').id, 'kv.get(app/config)', 'unchanged without a datacenter (recorded snapshots still load)')
 })

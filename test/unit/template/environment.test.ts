@@ -7,10 +7,13 @@
  * filters) sits beside the engine's names and never replaces one.
  */
 import t from 'tap'
+import nunjucks from 'nunjucks'
+import { join } from 'node:path'
 import { KvGetDependency } from '../../../src/dependency/kv-get.ts'
 import { Brain } from '../../../src/template/brain.ts'
 import { createEnvironment } from '../../../src/template/environment.ts'
 import type { RenderScope } from '../../../src/template/functions.ts'
+import { Template } from '../../../src/template/template.ts'
 import { Tracker } from '../../../src/template/tracker.ts'
 
 const scope = (): RenderScope => ({ tracker: undefined, proxyId: undefined, env: {} })
@@ -97,4 +100,22 @@ t.test('includes resolve relative to the template folders', async (t) => {
     message = (err as Error).message
   }
   t.match(message, /template not found: partials\/missing\.njk/, 'a missing include is an error, not an empty string')
+})
+
+t.test("consul-template's filters are installed under its names, none shadowing a Nunjucks built-in", async (t) => {
+  const env = createEnvironment(scope(), [], {})
+  const builtins = Object.keys((new nunjucks.Environment() as unknown as { filters: Record<string, unknown> }).filters)
+  const ours = ['byTag', 'byKey', 'byMeta', 'explode', 'explodeMap', 'contains', 'containsAll', 'containsAny', 'containsNone', 'containsNotAll', 'regexMatch', 'regexReplaceAll', 'split', 'splitToMap', 'trimPrefix', 'trimSuffix', 'parseBool', 'parseInt', 'parseUint', 'parseFloat', 'md5sum', 'sha256Hex', 'hmacSHA256Hex', 'base64URLEncode', 'base64URLDecode']
+  for (const name of ours) t.notOk(builtins.includes(name), `${name} is not a Nunjucks built-in`)
+  const services = [{ Name: 'web', Tags: ['blue'], Address: '10.0.0.1', Port: 80 }, { Name: 'web', Tags: ['blue', 'v2'], Address: '10.0.0.2', Port: 80 }]
+  const src = '{% for tag, list in services | byTag %}{{ tag }}:{% for s in list %} {{ s.Address }}{% endfor %};{% endfor %}'
+  t.equal(env.renderString(src, { services }), 'blue: 10.0.0.1 10.0.0.2;v2: 10.0.0.2;')
+  t.equal(env.renderString('{{ "foo.bar" | regexReplaceAll("foo([.a-z]+)", "$1") }} {{ "3" | parseInt + 1 }} {% if tags | contains("v2") %}yes{% endif %}', { tags: ['v2'] }), '.bar 4 yes')
+})
+
+t.test('bad input to a consul-template filter is one line naming the file and the filter', async (t) => {
+  const dir = t.testdir({ 'bad.njk': 'a\n{{ "x" | parseInt }}\n' })
+  const s = scope()
+  const env = createEnvironment(s, [dir], {})
+  t.throws(() => new Template(join(dir, 'bad.njk'), env, s).render(new Brain()), { code: 'TEMPLATE_RUNTIME', message: /bad\.njk(:\d+)?: parseInt: "x" is not a base-10 integer$/ })
 })

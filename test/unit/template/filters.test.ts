@@ -55,5 +55,31 @@ t.test('JSON filters', async (t) => {
   t.equal((filters.toJSON as (v: unknown) => string)({ Port: 21000, Tags: ['a'] }), '{"Port":21000,"Tags":["a"]}')
   t.equal((filters.toJSONPretty as (v: unknown) => string)({ a: 1 }), '{\n  "a": 1\n}')
   t.same((filters.parseJSON as (v: string) => unknown)('{"max_conn": 2000}'), { max_conn: 2000 })
-  t.throws(() => (filters.parseJSON as (v: string) => unknown)('{oops'), SyntaxError)
+  t.throws(() => (filters.parseJSON as (v: string) => unknown)('{oops'), /^parseJSON: /)
+})
+
+t.test("parseJSON reads an empty value as {} (a key not read yet) and names itself on bad JSON", async (t) => {
+  const parse = filters.parseJSON as (v: unknown) => unknown
+  t.same(parse(''), {})
+  t.same(parse(undefined), {})
+  t.throws(() => parse('{oops'), /^parseJSON: /)
+})
+
+t.test('base64 decoding is strict, as Go is; the URL variants use the padded URL alphabet', async (t) => {
+  const f = filters as Record<string, (v: unknown) => string>
+  t.throws(() => f.base64Decode!('aGVsxxbG8='), /^base64Decode: "aGVsxxbG8=" is not base64/)
+  t.equal(f.base64Decode!('aGVs\nbG8='), 'hello', 'line breaks are skipped')
+  t.equal(f.base64URLEncode!('testing123'), 'dGVzdGluZzEyMw==')
+  t.equal(f.base64URLEncode!('??>'), 'Pz8-', 'URL alphabet')
+  t.equal(f.base64URLDecode!('dGVzdGluZzEyMw=='), 'testing123')
+  t.equal(f.base64URLDecode!('Pz8-'), '??>')
+  t.throws(() => f.base64URLDecode!('Pz8+'), /^base64URLDecode: "Pz8\+" is not URL-safe base64/)
+})
+
+t.test("consul-template's hashes: sha256Hex, md5sum, hmacSHA256Hex", async (t) => {
+  const f = filters as Record<string, (v: unknown, k?: unknown) => string>
+  t.equal(f.sha256Hex!('hello'), '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824')
+  t.equal(f.md5sum!('test'), '098f6bcd4621d373cade4e832627b4f6')
+  t.equal(f.hmacSHA256Hex!('somemessage', 'somekey'), '6116e95f2827172aa6ef8b22b883f6a77e966aefc129c6b8228ebd0aac74e98d', "consul-template's own test vector")
+  t.throws(() => f.hmacSHA256Hex!('somemessage'), /^hmacSHA256Hex: expects a text key/)
 })
