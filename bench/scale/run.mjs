@@ -19,7 +19,8 @@
 // back, when each sidecar's views first answer again (their spread, from the sidecars' debug
 // logs), the client agent's RPCs per 250 ms (a burst or not), and how long an intention
 // written then takes to reach every sidecar, next to the client agent itself.
-// Prints a table and records it in bench/RESULTS.md ("## Scale"); bounded by `--max-minutes`.
+// Prints the tables and records them in bench/RESULTS.md ("## Scale", "## Server outage";
+// `--only-outage` runs and records the second alone); bounded by `--max-minutes`.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -43,6 +44,7 @@ const COUNTS = String(arg('sidecars', '1,8')).split(',').map(Number)
 const MODES = String(arg('acl', 'none,shared,per-sidecar')).split(',')
 const BASELINE = arg('baseline')
 const OUTAGE_S = Number(arg('outage-seconds', QUICK ? 20 : 60))
+const ONLY_OUTAGE = argv.includes('--only-outage')
 const WRITE = !argv.includes('--no-write')
 const MGMT = 'bench-scale-management-token'
 
@@ -188,15 +190,19 @@ async function measureOutage({ count, cli }) {
       await agent.kill()
       await sleep(ms)
       const back = Date.now()
+      await agent.start()
+      const restartMs = Date.now() - back
+      // Back in touch: the client agent answers a read that needs a server (after a server's
+      // restart, serf brings it back to the client some seconds later).
+      await until(async () => (await client.api('GET', '/v1/catalog/nodes').catch(() => ({ status: 0 }))).status === 200, 180_000, 'the client agent reaching a server', 50)
+      const rejoined = Date.now()
       const rpcSamples = []
       const sampler = (async () => {
-        while (Date.now() - back < 20_000) {
+        while (Date.now() - rejoined < 20_000) {
           rpcSamples.push(await clientRpcs(client).catch(() => undefined))
           await sleep(250)
         }
       })()
-      await agent.start()
-      const restartMs = Date.now() - back
       const written = Date.now()
       await server.json('PUT', `/v1/connect/intentions/exact?source=${source}&destination=*`, { Action: 'allow' })
       const agentMs = await until(async () => {
@@ -209,11 +215,17 @@ async function measureOutage({ count, cli }) {
         return sidecars.every((_, i) => sidecarMs[i] !== undefined)
       }, 180_000, 'every sidecar rendering the new intention', 50)
       await sampler
-      const retries = sidecars.map((sc) => records(sc).filter((r) => r.level === 'warn' && / retry \d+ in /.test(r.msg) && Date.parse(r.time) >= away && Date.parse(r.time) < back).length)
-      // Each sidecar's first answer from a view after the return: when it was back in touch.
-      const firstAnswers = sidecars.map((sc) => records(sc).filter((r) => r.msg === 'answer' && Date.parse(r.time) >= back).map((r) => Date.parse(r.time) - back).sort((a, b) => a - b)[0])
+      const failures = (recs) => recs.filter((r) => r.level === 'warn' && / retry \d+ in /.test(r.msg) && Date.parse(r.time) >= away && Date.parse(r.time) < rejoined)
+      const retries = sidecars.map((sc) => failures(records(sc)).length)
+      // Per sidecar: when its last failed call was retried (the warning's time plus its delay),
+      // from the rejoin. A blocking view logs no answer until its data changes, so the retry is
+      // what marks it back: the spread across sidecars is the jitter.
+      const lastRetries = sidecars.map((sc) => {
+        const times = records(sc).filter((r) => r.level === 'warn' && / retry \d+ in \d+ ms/.test(r.msg) && Date.parse(r.time) >= away).map((r) => Date.parse(r.time) + Number(/ in (\d+) ms/.exec(r.msg)[1]))
+        return times.length ? Math.max(...times) - rejoined : undefined
+      })
       const deltas = rpcSamples.map((v, i) => (i && v !== undefined && rpcSamples[i - 1] !== undefined ? Math.max(0, v - rpcSamples[i - 1]) : 0))
-      return { restartMs, agentMs, sidecarMs, retries, firstAnswers, rpcsAfter: deltas.reduce((a, b) => a + b, 0), busiest: Math.max(...deltas) }
+      return { restartMs, rejoinMs: rejoined - back, agentMs, sidecarMs, retries, lastRetries, rpcsAfter: deltas.reduce((a, b) => a + b, 0), busiest: Math.max(...deltas) }
     }
     const serverAway = await awayAndBack(server, OUTAGE_S * 1000, 'after-outage')
     const agentRestart = await awayAndBack(client, 10_000, 'after-agent-restart')
@@ -232,7 +244,7 @@ const builds = [{ name: 'meshplate', cli: join(root, 'dist/cli.js') }]
 if (BASELINE) builds.push({ name: `baseline (${BASELINE})`, cli: join(BASELINE, 'dist/cli.js') })
 const began = Date.now()
 const results = []
-for (const build of builds) {
+for (const build of ONLY_OUTAGE ? [] : builds) {
   for (const mode of MODES) {
     for (const count of COUNTS) {
       console.error(`bench/scale: ${build.name}, ACLs ${mode}, ${count} sidecar(s)`)
@@ -253,7 +265,7 @@ const lines = [
   `| build | ACLs | change | RPCs per change, ${lo} sidecar | ${hi} sidecars | ${hi} vs ${lo} | goal | verdict |`,
   '|---|---|---|---|---|---|---|---|',
 ]
-for (const build of builds) {
+for (const build of ONLY_OUTAGE ? [] : builds) {
   for (const mode of MODES) {
     const one = results.find((r) => r.build === build.name && r.mode === mode && r.count === lo)
     const many = results.find((r) => r.build === build.name && r.mode === mode && r.count === hi)
@@ -273,31 +285,40 @@ const spread = (xs) => { const v = xs.filter((x) => x !== undefined); return v.l
 const outageRows = (label, o) => [
   `| ${label} | failed watch calls per sidecar while away (each followed by a retry) | ${Math.min(...o.retries)}–${Math.max(...o.retries)} |`,
   `| ${label} | restart to serving (\`start()\` returning) | ${o.restartMs} ms |`,
-  `| ${label} | each sidecar's first view answer after the return (spread across sidecars) | ${spread(o.firstAnswers)} |`,
-  `| ${label} | client agent RPCs in the 20 s after the return: total / busiest 250 ms | ${o.rpcsAfter} / ${o.busiest} |`,
+  `| ${label} | the client agent answering a read that needs a server, from the start | ${o.rejoinMs} ms |`,
+  `| ${label} | each sidecar's last retry of a failed call, from that moment (spread across sidecars; negative: before it) | ${spread(o.lastRetries)} |`,
+  `| ${label} | client agent RPCs in the 20 s from that moment: total / busiest 250 ms | ${o.rpcsAfter} / ${o.busiest} |`,
   `| ${label} | an intention written after the return: at the client agent (consistent read) | ${o.agentMs} ms |`,
   `| ${label} | the same intention in each sidecar's intentions.map | ${spread(o.sidecarMs)} |`,
 ]
-const outageLines = outage ? [
+const m = machine(root, { ...bins, wrk: bins.wrk })
+const stamp = `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`node bench/scale/run.mjs${argv.length ? ` ${argv.join(' ')}` : ''}\` (${Math.round((Date.now() - began) / 1000)} s). Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memory}; ${m.consul}; Node.js ${m.node}; meshplate at ${m.commit}.`
+const section = [
+  '## Scale',
   '',
-  `### The server away for ${OUTAGE_S} s, then the client agent restarted (10 s away), ${outage.count} sidecars (no ACLs)`,
+  stamp,
+  '',
+  ...lines,
+  '',
+  `Method: one \`consul agent -dev\` server and one client agent joined to it, both on 127.0.0.1, telemetry kept for Prometheus; N sidecars (\`meshplate sidecar\`, instances web-1..N of the service \`web\`, each with the upstream \`api\`, protocol http) talking to the client agent. The count is the client agent's \`consul_client_rpc\` counter (every RPC it sends a server) over a window: ${CHANGES} changes of a kind, each waited for until every sidecar rendered it, then 2 s; idle is ${IDLE_S} s with nothing changing, given per minute. Changes are written to the server's HTTP API: churn registers and deregisters one \`api\` instance on an external node (2 changes per round, counted as ${CHANGES} rounds); chain writes a \`service-resolver\` for \`api\`; intention writes an allow from a new source to \`*\`. With ACLs the default policy is deny; "one token for all" gives every sidecar the same token (service identity \`web\`), "one token per sidecar" one token each, as Nomad gives each allocation. The agent's cache and streaming views are keyed by token, so with one token per sidecar each sidecar holds its own entry, as an Envoy sidecar with its own token does.`,
+  '',
+]
+const outageSection = outage && [
+  '## Server outage',
+  '',
+  stamp,
+  '',
+  `The server away for ${OUTAGE_S} s, then the client agent restarted (10 s away), ${outage.count} sidecars (no ACLs):`,
   '',
   '| event | what | figure |',
   '|---|---|---|',
   ...outageRows(`server away ${OUTAGE_S} s`, outage.serverAway),
   ...outageRows('client agent restart', outage.agentRestart),
-] : []
-const m = machine(root, { ...bins, wrk: bins.wrk })
-const section = [
-  '## Scale',
   '',
-  `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`node bench/scale/run.mjs${argv.length ? ` ${argv.join(' ')}` : ''}\` (${Math.round((Date.now() - began) / 1000)} s). Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memory}; ${m.consul}; Node.js ${m.node}; meshplate at ${m.commit}.`,
-  '',
-  ...lines,
-  ...outageLines,
-  '',
-  `Method: one \`consul agent -dev\` server and one client agent joined to it, both on 127.0.0.1, telemetry kept for Prometheus; N sidecars (\`meshplate sidecar\`, instances web-1..N of the service \`web\`, each with the upstream \`api\`, protocol http) talking to the client agent. The count is the client agent's \`consul_client_rpc\` counter (every RPC it sends a server) over a window: ${CHANGES} changes of a kind, each waited for until every sidecar rendered it, then 2 s; idle is ${IDLE_S} s with nothing changing, given per minute. Changes are written to the server's HTTP API: churn registers and deregisters one \`api\` instance on an external node (2 changes per round, counted as ${CHANGES} rounds); chain writes a \`service-resolver\` for \`api\`; intention writes an allow from a new source to \`*\`. With ACLs the default policy is deny; "one token for all" gives every sidecar the same token (service identity \`web\`), "one token per sidecar" one token each, as Nomad gives each allocation. The agent's cache and streaming views are keyed by token, so with one token per sidecar each sidecar holds its own entry, as an Envoy sidecar with its own token does.${outage ? ` The outage: a server keeping its state in a data dir (not \`-dev\`) and a client agent, ${outage.count} sidecars without ACLs logging JSON at debug level; the server is SIGKILLed for ${OUTAGE_S} s and started again on the same ports, then the client agent likewise for 10 s. "Failed watch calls" counts each sidecar's warnings \`retry N in M ms\` while the agent or server was away; "first view answer" is each sidecar's first \`answer\` log line after the return; the client agent's \`consul_client_rpc\` is sampled every 250 ms for 20 s from the return; then an allow intention to \`*\` is written to the server and timed to a consistent read at the client agent and to each sidecar's intentions.map.` : ''}`,
+  `Method (\`bench/scale/run.mjs\`, \`--only-outage\` runs this part alone): a server keeping its state in a data dir (not \`-dev\`) and a client agent on 127.0.0.1, ${outage.count} sidecars of \`web\` with the upstream \`api\` on the client, no ACLs, each logging JSON at debug level. The server is SIGKILLed for ${OUTAGE_S} s and started again on the same ports; then the client agent likewise for 10 s. "Failed watch calls" counts each sidecar's \`retry N in M ms\` warnings from the kill until the client agent answers a read that needs a server (\`/v1/catalog/nodes\`); a sidecar's "last retry" is its last warning's time plus the delay it names (a blocking view logs no answer until its data changes, so the retry marks it back); the client agent's \`consul_client_rpc\` is sampled every 250 ms for 20 s; and an allow intention to \`*\` is written to the server and timed to a consistent read at the client agent and to each sidecar's intentions.map.`,
   '',
 ]
-console.log(section.join('\n'))
-if (WRITE) writeSection(join(root, 'bench/RESULTS.md'), 'Scale', section.join('\n'))
+if (!ONLY_OUTAGE) console.log(section.join('\n'))
+if (outageSection) console.log(outageSection.join('\n'))
+if (WRITE && !ONLY_OUTAGE) writeSection(join(root, 'bench/RESULTS.md'), 'Scale', section.join('\n'))
+if (WRITE && outageSection) writeSection(join(root, 'bench/RESULTS.md'), 'Server outage', outageSection.join('\n'))
